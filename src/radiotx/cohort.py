@@ -1,0 +1,189 @@
+"""The cohort: patient sheet, clinical table, endpoints and the multi-modal container.
+
+All modalities meet here in one patient-keyed MuData object (``results/cohort.h5mu``): one
+AnnData per modality with the patients that have it, a shared patient index, the endpoint
+labels in ``obs`` and an explicit availability mask (``obs['has_<modality>']``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+
+from radiotx.errors import InputError
+
+SHEET_COLUMNS = ("patient_id", "image", "mask", "rnaseq")
+MISSING_STRINGS = ("", "NA", "N/A", "NaN", "nan", "Not collected", "Unknown")
+
+md.set_options(pull_on_update=False)
+
+
+def read_sheet(path) -> pd.DataFrame:
+    """Read the patient sheet (TSV, one row per patient); empty cells mean 'not available'."""
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "patient_id" not in sheet.columns:
+        raise InputError(
+            "the patient sheet has no 'patient_id' column",
+            path=path,
+            fix=f"use a TSV header with {', '.join(SHEET_COLUMNS)}",
+        )
+    sheet["patient_id"] = sheet["patient_id"].str.strip()
+    empty = sheet.index[sheet["patient_id"] == ""]
+    if len(empty):
+        raise InputError(
+            f"row {empty[0] + 2} has an empty patient_id",
+            path=path,
+            fix="give every row a patient id",
+        )
+    dup = sheet["patient_id"][sheet["patient_id"].duplicated()]
+    if len(dup):
+        raise InputError(
+            f"patient {dup.iloc[0]} appears more than once",
+            path=path,
+            fix="keep one row per patient (lesion-level rows are not supported here)",
+        )
+    for column in SHEET_COLUMNS[1:]:
+        if column not in sheet.columns:
+            sheet[column] = ""
+    return sheet.set_index("patient_id", drop=False)
+
+
+def patients_with(sheet: pd.DataFrame, *columns: str) -> list[str]:
+    """Patients whose sheet has a non-empty value in every one of ``columns``."""
+    present = np.ones(len(sheet), dtype=bool)
+    for column in columns:
+        present &= sheet[column].str.strip().to_numpy() != ""
+    return sheet.index[present].tolist()
+
+
+def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
+    """Read the clinical / outcome table (CSV or TSV), indexed by patient id."""
+    path = Path(path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    table = pd.read_csv(path, sep=sep, na_values=list(MISSING_STRINGS), keep_default_na=True)
+    if id_column not in table.columns:
+        raise InputError(
+            f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
+            path=path,
+            fix="set clinical.id_column in config/config.yaml to the patient id column",
+        )
+    table[id_column] = table[id_column].astype(str).str.strip()
+    dup = table[id_column][table[id_column].duplicated()]
+    if len(dup):
+        raise InputError(
+            f"patient {dup.iloc[0]} appears more than once",
+            path=path,
+            fix="keep one row per patient in the clinical table",
+        )
+    return table.set_index(id_column)
+
+
+def encode_clinical(
+    table: pd.DataFrame, numeric: list[str], categorical: list[str], path=None
+) -> pd.DataFrame:
+    """Numeric columns as floats and categorical columns as one indicator per level.
+
+    The levels are the values present in the table: a vocabulary, not a statistic, so the
+    encoding of one patient never depends on another patient's values or on any label.
+    Missing stays missing (NaN in every indicator) and is imputed inside the training folds.
+    """
+    missing = [c for c in [*numeric, *categorical] if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"clinical columns {missing} are not in the table",
+            path=path,
+            fix="correct clinical.numeric / clinical.categorical in config/config.yaml",
+        )
+    parts = []
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = table.index[values.isna() & table[column].notna()]
+        if len(bad):
+            raise InputError(
+                f"column '{column}' has a non-numeric value {table.at[bad[0], column]!r}",
+                patient=bad[0],
+                path=path,
+                fix=f"fix the value, or list '{column}' under clinical.categorical",
+            )
+        parts.append(values.rename(column).astype("float64"))
+    for column in categorical:
+        values = table[column].astype("string")
+        for level in sorted(values.dropna().unique()):
+            indicator = (values == level).astype("float64").where(values.notna())
+            parts.append(indicator.rename(f"{column}={level}"))
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=table.index)
+
+
+def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None) -> pd.Series:
+    """Binary labels (1 = positive class, 0 = other, NaN = missing) from an outcome column."""
+    if column not in table.columns:
+        raise InputError(
+            f"endpoint column '{column}' is not in the clinical table",
+            path=path,
+            fix="correct endpoints.<name>.column in config/config.yaml",
+        )
+    values = table[column]
+    as_text = values.astype("string").str.strip()
+    labels = (as_text == str(positive)).astype("float64").where(values.notna())
+    if labels.nunique(dropna=True) < 2:
+        raise InputError(
+            f"endpoint column '{column}' does not contain both the positive class "
+            f"{positive!r} and another value",
+            path=path,
+            fix="check endpoints.<name>.positive in config/config.yaml",
+        )
+    return labels
+
+
+def modality(features: pd.DataFrame, name: str) -> ad.AnnData:
+    """One modality as AnnData (patients x features)."""
+    features = features.sort_index()
+    return ad.AnnData(
+        X=features.to_numpy(dtype="float32"),
+        obs=pd.DataFrame(index=features.index.astype(str)),
+        var=pd.DataFrame({"modality": name}, index=features.columns.astype(str)),
+    )
+
+
+def build(modalities: dict[str, pd.DataFrame], labels: dict[str, pd.Series]) -> md.MuData:
+    """Assemble the MuData cohort with availability mask and endpoint labels in ``obs``.
+
+    The cohort is the union of patients that have at least one modality; each modality's
+    AnnData holds only the patients that have it.
+    """
+    mdata = md.MuData({name: modality(table, name) for name, table in modalities.items()})
+    patients = sorted(mdata.obs_names)
+    mdata = mdata[patients].copy()
+    for name in modalities:
+        mdata.obs[f"has_{name}"] = mdata.obs_names.isin(mdata.mod[name].obs_names)
+    for name, values in labels.items():
+        mdata.obs[name] = values.reindex(mdata.obs_names).to_numpy(dtype="float64")
+    return mdata
+
+
+def availability(mdata: md.MuData) -> pd.DataFrame:
+    """Patient x modality availability mask (True when the patient has that modality)."""
+    flags = [c for c in mdata.obs.columns if c.startswith("has_")]
+    table = mdata.obs[flags].astype(bool)
+    table.columns = [c.removeprefix("has_") for c in flags]
+    table.index.name = "patient_id"
+    return table
+
+
+def modality_frame(mdata: md.MuData, name: str) -> pd.DataFrame:
+    """A modality's features as a patients x features DataFrame."""
+    adata = mdata.mod[name]
+    return pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
+
+
+def write(mdata: md.MuData, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    mdata.write(str(path))
+
+
+def read(path) -> md.MuData:
+    return md.read_h5mu(str(path))

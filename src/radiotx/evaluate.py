@@ -1,0 +1,148 @@
+"""Nested cross-validation on stored outer folds, metrics and bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity")
+
+
+def scores(estimator, X) -> np.ndarray:
+    """Continuous scores, higher meaning more likely positive (probability where available)."""
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)[:, 1]
+    return estimator.decision_function(X)
+
+
+def metrics(y_true, score, y_pred) -> dict[str, float]:
+    """ROC AUC (from scores), balanced accuracy, sensitivity and specificity (from labels)."""
+    y_true = np.asarray(y_true, dtype=int)
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    two_classes = len(np.unique(y_true)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y_true, score)) if two_classes else float("nan"),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "sensitivity": float(tp / (tp + fn)) if tp + fn else float("nan"),
+        "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
+    }
+
+
+def bootstrap_ci(
+    predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 42, level: float = 0.95
+) -> dict[str, list[float]]:
+    """Percentile CI of each metric over patients resampled with replacement, within class
+    so that every replicate has both classes."""
+    rng = np.random.default_rng(seed)
+    y = predictions["y_true"].to_numpy(dtype=int)
+    score = predictions["score"].to_numpy(dtype=float)
+    pred = predictions["y_pred"].to_numpy(dtype=int)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    draws = {name: np.empty(n_boot) for name in METRICS}
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        for name, value in metrics(y[idx], score[idx], pred[idx]).items():
+            draws[name][b] = value
+    alpha = (1 - level) / 2
+    return {
+        name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
+        for name, v in draws.items()
+    }
+
+
+def tune(pipeline, param_grid, X, y, cv) -> GridSearchCV:
+    """Grid search of ``pipeline`` by ROC AUC over ``cv``, refit on all of ``X``."""
+    search = GridSearchCV(
+        clone(pipeline), param_grid, cv=cv, scoring="roc_auc", n_jobs=1, refit=True
+    )
+    with warnings.catch_warnings():
+        # A block narrower than k after the variance filter keeps all its features.
+        warnings.filterwarnings("ignore", message=r"k=\d+ is greater than n_features")
+        return search.fit(X, y)
+
+
+@dataclass
+class NestedCVResult:
+    """Out-of-fold predictions and what the inner search chose in each outer fold."""
+
+    predictions: pd.DataFrame
+    folds: list[dict] = field(default_factory=list)
+    selected: pd.DataFrame | None = None
+
+    def summary(self, n_boot: int = 1000, seed: int = 42) -> dict:
+        per_fold = pd.DataFrame(self.folds)
+        return {
+            "folds": self.folds,
+            "pooled": metrics(
+                self.predictions["y_true"], self.predictions["score"], self.predictions["y_pred"]
+            ),
+            "mean": {m: float(per_fold[m].mean()) for m in METRICS},
+            "sd": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
+            "ci95": bootstrap_ci(self.predictions, n_boot=n_boot, seed=seed),
+        }
+
+
+def nested_cv(
+    pipeline,
+    param_grid,
+    X: pd.DataFrame,
+    y: pd.Series,
+    outer_fold: pd.Series,
+    *,
+    inner_splits: int = 3,
+    seed: int = 42,
+    selected=None,
+) -> NestedCVResult:
+    """Tune ``pipeline`` by inner CV on each outer training set; score the held-out fold.
+
+    ``outer_fold`` maps each row of ``X`` to its stored outer fold. The outer test rows are
+    never seen by any fitted step of that fold. ``selected(fitted)`` may return the
+    (modality, feature) pairs the tuned pipeline kept.
+    """
+    y = y.astype(int)
+    rows, fold_records, chosen = [], [], []
+    for k in sorted(outer_fold.unique()):
+        test = (outer_fold == k).to_numpy()
+        inner = StratifiedKFold(n_splits=inner_splits, shuffle=True, random_state=seed + k)
+        search = tune(pipeline, param_grid, X.loc[~test], y.loc[~test], inner)
+        score = scores(search.best_estimator_, X.loc[test])
+        pred = search.best_estimator_.predict(X.loc[test])
+        y_test = y.loc[test]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": X.index[test],
+                    "fold": k,
+                    "y_true": y_test.to_numpy(),
+                    "score": score,
+                    "y_pred": np.asarray(pred, dtype=int),
+                }
+            )
+        )
+        record = {"fold": int(k), "n_test": int(test.sum())}
+        record.update(metrics(y_test, score, pred))
+        record["best_params"] = {key: _plain(value) for key, value in search.best_params_.items()}
+        record["inner_roc_auc"] = float(search.best_score_)
+        fold_records.append(record)
+        if selected is not None:
+            for modality, feature in selected(search.best_estimator_):
+                chosen.append({"fold": int(k), "modality": modality, "feature": feature})
+    predictions = pd.concat(rows, ignore_index=True)
+    return NestedCVResult(
+        predictions=predictions,
+        folds=fold_records,
+        selected=pd.DataFrame(chosen, columns=["fold", "modality", "feature"]),
+    )
+
+
+def _plain(value):
+    """JSON-friendly hyper-parameter values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,103 @@
+"""One model job: an endpoint, a pipeline (a modality or a fusion of modalities) and a
+classifier, evaluated by nested CV on the stored outer folds and refit on all patients."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import mudata as md
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from radiotx import cohort, evaluate, models, report
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the config says about modelling (see config/config.yaml, section model and cv)."""
+
+    seed: int = 42
+    inner_folds: int = 3
+    k_features: tuple[int, ...] = (5, 20)
+    smote_neighbors: int = 3
+    n_boot: int = 1000
+
+
+def design_matrix(
+    mdata: md.MuData, modalities: list[str], endpoint: str, folds: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series, pd.Series, dict[str, list[str]]]:
+    """Features, labels and outer folds of the patients this pipeline can be scored on.
+
+    A single-modality pipeline uses the patients who have that modality; a fusion uses every
+    patient with at least one of its modalities, the missing blocks left as NaN for the
+    in-fold imputer. Patients keep the outer fold they were given, whatever the pipeline.
+    """
+    blocks, parts = {}, []
+    for name in modalities:
+        frame = cohort.modality_frame(mdata, name)
+        frame.columns = [f"{name}{models.SEPARATOR}{c}" for c in frame.columns]
+        blocks[name] = list(frame.columns)
+        parts.append(frame)
+    X = pd.concat(parts, axis=1, join="outer")
+    fold = folds.set_index("patient_id")["fold"]
+    labels = mdata.obs[endpoint]
+    keep = X.index.intersection(fold.index)
+    keep = keep[labels.reindex(keep).notna().to_numpy()]
+    X = X.loc[sorted(keep)]
+    return X, labels.loc[X.index].astype(int), fold.loc[X.index], blocks
+
+
+def run(
+    mdata: md.MuData,
+    folds: pd.DataFrame,
+    *,
+    endpoint: str,
+    pipeline: str,
+    modalities: list[str],
+    classifier: str,
+    settings: Settings,
+    outdir,
+) -> dict:
+    """Nested CV, final refit and every output of one model job, written to ``outdir``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
+    estimator = models.build(
+        blocks, classifier, seed=settings.seed, smote_neighbors=settings.smote_neighbors
+    )
+    space = models.grid(blocks, classifier, list(settings.k_features), seed=settings.seed)
+    result = evaluate.nested_cv(
+        estimator,
+        space,
+        X,
+        y,
+        fold,
+        inner_splits=settings.inner_folds,
+        seed=settings.seed,
+        selected=models.selected_features,
+    )
+    summary = {
+        "endpoint": endpoint,
+        "pipeline": pipeline,
+        "classifier": classifier,
+        "modalities": list(modalities),
+        "n_patients": int(len(y)),
+        "n_positive": int(y.sum()),
+        "n_features_in": int(X.shape[1]),
+        **result.summary(n_boot=settings.n_boot, seed=settings.seed),
+    }
+    (outdir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
+    result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
+    report.plot_roc(result.predictions, outdir / "roc.png", title=f"{pipeline} / {classifier}")
+    joblib.dump(refit(estimator, space, X, y, settings), outdir / "model.joblib")
+    return summary
+
+
+def refit(estimator, space, X: pd.DataFrame, y: pd.Series, settings: Settings):
+    """The model to apply to new patients: the same inner-CV tuning, on every patient."""
+    cv = StratifiedKFold(n_splits=settings.inner_folds, shuffle=True, random_state=settings.seed)
+    return evaluate.tune(estimator, space, X, y, cv).best_estimator_

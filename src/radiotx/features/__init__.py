@@ -1,0 +1,25 @@
+"""Per-patient feature extraction, one module per modality.
+
+Every extractor here works on a single patient and uses no cohort statistics, so it can run
+before the data are split without leaking information between patients.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def write_row(features: pd.Series, patient_id: str, path) -> None:
+    """Write one patient's features as a one-row parquet table indexed by patient id."""
+    frame = features.to_frame(name=patient_id).T
+    frame.index.name = "patient_id"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+
+
+def read_rows(paths) -> pd.DataFrame:
+    """Stack per-patient parquet rows into one patient-by-feature table."""
+    frames = [pd.read_parquet(p) for p in paths]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, axis=0, join="outer")

@@ -1,0 +1,111 @@
+"""Model pipelines: per-modality preprocessing and selection, balancing, a classifier.
+
+One imbalanced-learn ``Pipeline`` holds every fitted step, so cross-validation refits all of
+them on the training rows of each fold; SMOTE acts only during ``fit`` and therefore never
+touches a validation or test fold. Early fusion is the same pipeline with several blocks:
+each modality is imputed, scaled, variance-filtered and ANOVA-selected on its own, and the
+per-modality selections are concatenated.
+"""
+
+from __future__ import annotations
+
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline as SkPipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+SEPARATOR = ":"  # column names are "<modality>:<feature>" so blocks never collide
+
+
+def _logreg(seed: int):
+    return LogisticRegression(max_iter=5000, random_state=seed), {"C": [0.01, 0.1, 1.0]}
+
+
+def _svm(seed: int):
+    return SVC(kernel="rbf", gamma="scale", random_state=seed), {"C": [0.1, 1.0, 10.0]}
+
+
+def _rf(seed: int):
+    forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
+    return forest, {"min_samples_leaf": [1, 3], "max_features": ["sqrt", 0.3]}
+
+
+def _xgboost(seed: int):
+    from xgboost import XGBClassifier
+
+    booster = XGBClassifier(
+        n_estimators=200, learning_rate=0.05, n_jobs=1, random_state=seed, verbosity=0
+    )
+    return booster, {"max_depth": [2, 4], "subsample": [0.8]}
+
+
+CLASSIFIERS = {"logreg": _logreg, "svm": _svm, "rf": _rf, "xgboost": _xgboost}
+
+
+def classifier(name: str, seed: int = 42):
+    """An unfitted classifier and its hyper-parameter grid."""
+    if name not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {name!r}; choose from {sorted(CLASSIFIERS)}")
+    return CLASSIFIERS[name](seed)
+
+
+def block(columns: list[str], k: int = 20) -> SkPipeline:
+    """Preprocessing and selection of one modality, fitted on training rows only."""
+    return SkPipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("variance", VarianceThreshold(threshold=0.0)),
+            ("anova", SelectKBest(f_classif, k=min(k, len(columns)))),
+        ]
+    )
+
+
+def build(
+    blocks: dict[str, list[str]],
+    classifier_name: str,
+    *,
+    seed: int = 42,
+    k: int = 20,
+    smote_neighbors: int = 3,
+) -> Pipeline:
+    """impute -> scale -> variance filter -> ANOVA (per modality) -> SMOTE -> classifier."""
+    prep = ColumnTransformer(
+        [(name, block(columns, k), columns) for name, columns in blocks.items()],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    model, _ = classifier(classifier_name, seed)
+    return Pipeline(
+        [
+            ("prep", prep),
+            ("smote", SMOTE(k_neighbors=smote_neighbors, random_state=seed)),
+            ("clf", model),
+        ]
+    )
+
+
+def grid(
+    blocks: dict[str, list[str]], classifier_name: str, k_values: list[int], seed: int = 42
+) -> list[dict]:
+    """Inner-CV search space: the number of ANOVA-selected features per block (the same k
+    for every block, capped by the block's width) crossed with the classifier's grid."""
+    _, clf_grid = classifier(classifier_name, seed)
+    spaces = []
+    for k in sorted(set(k_values)):
+        space = {f"prep__{name}__anova__k": [min(k, len(cols))] for name, cols in blocks.items()}
+        space.update({f"clf__{key}": values for key, values in clf_grid.items()})
+        spaces.append(space)
+    return spaces
+
+
+def selected_features(fitted: Pipeline) -> list[tuple[str, str]]:
+    """(modality, feature) pairs that the fitted pipeline passes to its classifier."""
+    names = fitted.named_steps["prep"].get_feature_names_out()
+    return [tuple(name.split(SEPARATOR, 1)) for name in names]

@@ -1,0 +1,212 @@
+"""Figures and summary tables for the evaluated models (no tracking-server dependency)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score, roc_curve
+
+METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity")
+ID_COLUMNS = ("endpoint", "pipeline", "classifier")
+_SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
+MISSING = "n/a"
+
+
+def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
+    """Read ``metrics.json`` from each model directory (a path to the file itself also works)."""
+    out = []
+    for entry in model_dirs:
+        path = Path(entry)
+        if path.is_dir():
+            path = path / "metrics.json"
+        out.append(json.loads(path.read_text()))
+    return out
+
+
+# --------------------------------------------------------------------------- ROC figure
+
+
+def _roc_points(y_true, score) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """FPR, TPR and AUC; None when only one class is present (ROC undefined)."""
+    y_true = np.asarray(y_true, dtype=int)
+    if np.unique(y_true).size < 2:
+        return None
+    fpr, tpr, _ = roc_curve(y_true, score)
+    return fpr, tpr, float(roc_auc_score(y_true, score))
+
+
+def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Save per-outer-fold (thin) and pooled (thick) ROC curves of out-of-fold scores as PNG."""
+    # A bare Figure with an Agg canvas needs no display and never enters pyplot's global
+    # figure registry, so nothing leaks when this runs many times in one process.
+    fig = Figure(figsize=(5, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for fold, part in predictions.groupby("fold", sort=True):
+        roc = _roc_points(part["y_true"], part["score"])
+        if roc is not None:
+            fpr, tpr, auc = roc
+            ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {auc:.2f})")
+    roc = _roc_points(predictions["y_true"], predictions["score"])
+    if roc is not None:
+        fpr, tpr, auc = roc
+        ax.plot(fpr, tpr, lw=2.5, color="black", label=f"pooled (AUC {auc:.2f})")
+    ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
+    ax.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+    )
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    fig.clear()
+
+
+# --------------------------------------------------------------------------- summary table
+
+
+def _num(value) -> float:
+    """Float, with None (JSON null) mapped to NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def _summary_row(m: dict) -> dict:
+    row = {key: m[key] for key in ID_COLUMNS}
+    row["modalities"] = ",".join(m.get("modalities") or [])
+    row["n_patients"] = m.get("n_patients")
+    row["n_positive"] = m.get("n_positive")
+    for metric in METRICS:
+        lo, hi = (m.get("ci95") or {}).get(metric) or (None, None)
+        row[metric] = _num((m.get("pooled") or {}).get(metric))
+        row[f"{metric}_mean"] = _num((m.get("mean") or {}).get(metric))
+        row[f"{metric}_sd"] = _num((m.get("sd") or {}).get(metric))
+        row[f"{metric}_ci_low"] = _num(lo)
+        row[f"{metric}_ci_high"] = _num(hi)
+    return row
+
+
+def summary_table(metrics: list[dict]) -> pd.DataFrame:
+    """One row per model, ranked within endpoint by pooled ROC AUC (ties: balanced accuracy)."""
+    rows = [_summary_row(m) for m in metrics]
+    columns = ["endpoint", "rank", "pipeline", "classifier", "modalities", "n_patients"]
+    columns += ["n_positive"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(rows)
+    # Names as final keys keep the order reproducible when scores tie exactly.
+    table = table.sort_values(
+        ["endpoint", "roc_auc", "balanced_accuracy", "pipeline", "classifier"],
+        ascending=[True, False, False, True, True],
+        na_position="last",
+        kind="mergesort",
+    ).reset_index(drop=True)
+    table["rank"] = table.groupby("endpoint").cumcount() + 1
+    return table[columns]
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _fmt(value) -> str:
+    return MISSING if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def format_ci(value, low, high) -> str:
+    """``0.81 [0.72, 0.89]``; the bracket is dropped when the interval is unavailable."""
+    if any(v is None or math.isnan(v) for v in (low, high)):
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def format_mean_sd(mean, sd) -> str:
+    """``0.80 ± 0.05``."""
+    if sd is None or math.isnan(sd):
+        return _fmt(mean)
+    return f"{_fmt(mean)} ± {_fmt(sd)}"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return MISSING
+    # A literal pipe would split the markdown cell.
+    return str(value).replace("|", "\\|")
+
+
+def pipe_table(header: list[str], rows: list[list]) -> str:
+    """GitHub-flavoured markdown pipe table."""
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+_MD_HEADER = [
+    "Rank",
+    "Pipeline",
+    "Classifier",
+    "n",
+    "n positive",
+    "AUC [95 % CI]",
+    "AUC mean ± SD",
+    "Balanced accuracy",
+    "Sensitivity",
+    "Specificity",
+]
+
+_MD_INTRO = (
+    "Models are ranked within each endpoint by the pooled out-of-fold ROC AUC of nested "
+    "cross-validation: every patient is scored once, by a model tuned and fitted without them. "
+    "Brackets give the 95 % bootstrap confidence interval over patients; *mean ± SD* is taken "
+    "across the outer folds and shows how much performance varies between data splits. "
+    "Balanced accuracy, sensitivity and specificity are pooled out-of-fold values with their "
+    "bootstrap intervals."
+)
+
+
+def _markdown_row(r: pd.Series) -> list:
+    def ci(metric):
+        return format_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+
+    return [
+        r["rank"],
+        r["pipeline"],
+        r["classifier"],
+        r["n_patients"],
+        r["n_positive"],
+        ci("roc_auc"),
+        format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]),
+        ci("balanced_accuracy"),
+        ci("sensitivity"),
+        ci("specificity"),
+    ]
+
+
+def summary_markdown(table: pd.DataFrame, title: str = "Model performance summary") -> str:
+    """Markdown report: title, how to read it, one ranked table per endpoint."""
+    parts = [f"# {title}", _MD_INTRO]
+    for endpoint, group in table.groupby("endpoint", sort=True):
+        rows = [_markdown_row(r) for _, r in group.sort_values("rank").iterrows()]
+        parts += [f"## {endpoint}", pipe_table(_MD_HEADER, rows)]
+    if table.empty:
+        parts.append("_No models were evaluated._")
+    return "\n\n".join(parts) + "\n"
+
+
+def write_summary(table: pd.DataFrame, tsv_path: str | Path, md_path: str | Path) -> None:
+    """Write the summary table as TSV and as a readable markdown report."""
+    for path in (tsv_path, md_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(tsv_path, sep="\t", index=False)
+    Path(md_path).write_text(summary_markdown(table), encoding="utf-8")

@@ -1,0 +1,203 @@
+"""Tests for MLflow tracking of a study (parent run + one child run per model)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from radiotx import track
+from radiotx.report import METRICS, plot_roc
+
+MODELS = [
+    ("response", "radiomics", "logreg", 0.5),
+    ("response", "early_fusion", "rf", 2.0),
+    ("survival2y", "clinical", "logreg", 1.0),
+]
+
+
+def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, signal: float):
+    """A model directory as the workflow writes it (metric values need not match the scores)."""
+    rng = np.random.default_rng(zlib.crc32(f"{endpoint}/{pipeline}/{classifier}".encode()))
+    y = np.r_[np.ones(12, int), np.zeros(18, int)]
+    score = signal * y + rng.normal(size=y.size)
+    preds = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:02d}" for i in range(y.size)],
+            "fold": np.arange(y.size) % 3 + 1,
+            "y_true": y,
+            "score": score,
+            "y_pred": (score > signal / 2).astype(int),
+        }
+    )
+    values = {m: float(v) for m, v in zip(METRICS, rng.uniform(0.5, 0.9, 4), strict=True)}
+    metrics = {
+        "endpoint": endpoint,
+        "pipeline": pipeline,
+        "classifier": classifier,
+        "modalities": [pipeline],
+        "n_patients": 30,
+        "n_positive": 12,
+        "n_features_in": 25,
+        "folds": [
+            {"fold": k, "n_test": 10, **{m: v - 0.01 * k for m, v in values.items()}}
+            | {"best_params": {"clf__C": 10.0**-k, "select": {"k": 5 * k}}}
+            for k in (1, 2, 3)
+        ],
+        "pooled": values,
+        "mean": {m: v - 0.02 for m, v in values.items()},
+        "sd": {m: 0.04 for m in values},
+        "ci95": {m: [v - 0.1, v + 0.1] for m, v in values.items()},
+    }
+    out = root / endpoint / pipeline / classifier
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    preds.to_csv(out / "predictions.tsv", sep="\t", index=False)
+    pd.DataFrame({"fold": [1, 2, 3], "modality": pipeline, "feature": "f1"}).to_csv(
+        out / "selected_features.tsv", sep="\t", index=False
+    )
+    plot_roc(preds, out / "roc.png")
+    return out
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """One logged study; the SQLite store is shared by the module (creating it is slow)."""
+    root = tmp_path_factory.mktemp("results")
+    dirs = [make_model_dir(root / "models", *spec) for spec in MODELS]
+    (root / "summary.md").write_text("# summary\n")
+    uri = track.default_tracking_uri(root)
+    info = track.log_study(
+        uri,
+        "demo-study",
+        dirs,
+        run_name="workflow-1",
+        params={"cv": {"outer_folds": 3, "inner_folds": 3}, "classifiers": ["logreg", "rf"]},
+        tags={"cohort": "demo"},
+        artifacts=[root / "summary.md"],
+    )
+    return {"root": root, "dirs": dirs, "uri": uri, "info": info}
+
+
+def _runs(client, experiment_id):
+    return client.search_runs([experiment_id], max_results=1000)
+
+
+def _children(runs, parent_id):
+    return [r for r in runs if r.data.tags.get(MLFLOW_PARENT_RUN_ID) == parent_id]
+
+
+def test_default_tracking_uri(tmp_path):
+    uri = track.default_tracking_uri(tmp_path / "results")
+    assert uri == f"sqlite:///{(tmp_path / 'results').resolve()}/mlflow.db"
+
+
+def test_flatten():
+    flat = track.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x", "f": {}})
+    assert flat == {"a.b": 1, "a.c.d": [1, 2], "e": "x", "f": {}}
+
+
+def test_parent_and_children(study):
+    client = mlflow.MlflowClient(study["uri"])
+    info = study["info"]
+    experiment = client.get_experiment_by_name("demo-study")
+    assert experiment.experiment_id == info["experiment_id"]
+    runs = _runs(client, info["experiment_id"])
+    parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+    assert [p.info.run_id for p in parents] == [info["parent_run_id"]]
+    children = _children(runs, info["parent_run_id"])
+    assert len(children) == len(MODELS)
+    assert {r.info.run_id for r in children} == set(info["child_run_ids"].values())
+    assert set(info["child_run_ids"]) == {f"{e}/{p}/{c}" for e, p, c, _ in MODELS}
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+    parent = parents[0]
+    assert parent.info.run_name == "workflow-1"
+    assert parent.data.tags["cohort"] == "demo"
+    assert parent.data.params["cv.outer_folds"] == "3"
+    assert parent.data.params["classifiers"] == "['logreg', 'rf']"
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["summary.md"]
+
+
+def test_child_metrics_params_and_artifacts(study):
+    client = mlflow.MlflowClient(study["uri"])
+    runs = {r.info.run_id: r for r in _runs(client, study["info"]["experiment_id"])}
+    for model_dir in study["dirs"]:
+        expected = json.loads((model_dir / "metrics.json").read_text())
+        key = f"{expected['endpoint']}/{expected['pipeline']}/{expected['classifier']}"
+        run = runs[study["info"]["child_run_ids"][key]]
+        assert run.info.run_name == f"{expected['pipeline']}/{expected['classifier']}"
+        assert run.data.tags["endpoint"] == expected["endpoint"]
+
+        got = run.data.metrics
+        for metric in METRICS:
+            assert got[metric] == pytest.approx(expected["pooled"][metric])
+            assert got[f"{metric}_mean"] == pytest.approx(expected["mean"][metric])
+            assert got[f"{metric}_sd"] == pytest.approx(expected["sd"][metric])
+            assert got[f"{metric}_ci_low"] == pytest.approx(expected["ci95"][metric][0])
+            assert got[f"{metric}_ci_high"] == pytest.approx(expected["ci95"][metric][1])
+        history = client.get_metric_history(run.info.run_id, "fold_roc_auc")
+        by_step = {h.step: h.value for h in history}
+        assert by_step == pytest.approx({f["fold"]: f["roc_auc"] for f in expected["folds"]})
+
+        params = run.data.params
+        assert params["pipeline"] == expected["pipeline"]
+        assert params["n_patients"] == "30"
+        assert params["modalities"] == expected["pipeline"]
+        assert params["fold2.clf__C"] == "0.01"
+        assert params["fold3.select.k"] == "15"
+
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"metrics.json", "predictions.tsv", "selected_features.tsv", "roc.png"} <= artifacts
+
+
+def test_parent_best_auc_per_endpoint(study):
+    client = mlflow.MlflowClient(study["uri"])
+    parent = client.get_run(study["info"]["parent_run_id"])
+    for endpoint in {e for e, *_ in MODELS}:
+        best = max(
+            json.loads((d / "metrics.json").read_text())["pooled"]["roc_auc"]
+            for d in study["dirs"]
+            if d.parts[-3] == endpoint
+        )
+        assert parent.data.metrics[f"best_roc_auc.{endpoint}"] == pytest.approx(best)
+
+
+def test_artifacts_stay_next_to_database(study):
+    client = mlflow.MlflowClient(study["uri"])
+    experiment = client.get_experiment(study["info"]["experiment_id"])
+    assert experiment.artifact_location == (study["root"] / "mlartifacts").as_uri()
+    run_id = study["info"]["child_run_ids"]["response/early_fusion/rf"]
+    assert (study["root"] / "mlartifacts" / run_id / "artifacts" / "predictions.tsv").is_file()
+
+
+def test_repeated_calls_add_parent_runs(study):
+    dirs = [d for d in study["dirs"] if d.parts[-3] == "response"]
+    first = track.log_study(study["uri"], "repeat", dirs, run_name="a")
+    second = track.log_study(study["uri"], "repeat", dirs, run_name="b")
+    assert first["experiment_id"] == second["experiment_id"]
+    assert first["parent_run_id"] != second["parent_run_id"]
+    # A single endpoint keeps keys and metric names short.
+    assert set(first["child_run_ids"]) == {"radiomics/logreg", "early_fusion/rf"}
+    client = mlflow.MlflowClient(study["uri"])
+    assert "best_roc_auc" in client.get_run(first["parent_run_id"]).data.metrics
+
+    runs = _runs(client, first["experiment_id"])
+    parents = [r for r in runs if MLFLOW_PARENT_RUN_ID not in r.data.tags]
+    assert {p.info.run_name for p in parents} == {"a", "b"}
+    assert len(_children(runs, second["parent_run_id"])) == len(dirs)
+
+
+def test_missing_inputs_fail_before_logging(study, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "metrics.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="predictions.tsv"):
+        track.log_study(study["uri"], "broken", [broken], run_name="x")
+    assert mlflow.MlflowClient(study["uri"]).get_experiment_by_name("broken") is None

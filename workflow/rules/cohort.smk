@@ -1,0 +1,40 @@
+rule gather:
+    input:
+        radiomics=feature_files("radiomics"),
+        rnaseq=feature_files("rnaseq"),
+        clinical=config["clinical"]["table"],
+    output:
+        cohort="results/cohort.h5mu",
+        availability=report(
+            "results/availability.tsv",
+            caption="../report/availability.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/gather.log",
+    conda:
+        ENV
+    params:
+        clinical=config["clinical"],
+        endpoints=config["endpoints"],
+    script:
+        "../scripts/gather.py"
+
+
+rule splits:
+    input:
+        sheet=config["patients"],
+        clinical=config["clinical"]["table"],
+    output:
+        "results/splits/{endpoint}.tsv",
+    log:
+        "logs/splits/{endpoint}.log",
+    conda:
+        ENV
+    params:
+        endpoint=lambda wildcards: config["endpoints"][wildcards.endpoint],
+        id_column=config["clinical"]["id_column"],
+        folds=config["cv"]["outer_folds"],
+        seed=config.get("seed", 42),
+    script:
+        "../scripts/splits.py"

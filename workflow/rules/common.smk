@@ -1,0 +1,76 @@
+import os
+import re
+
+import pandas as pd
+from snakemake.utils import validate
+
+from radiotx import cohort
+
+validate(config, "../schemas/config.schema.yaml")
+
+SHEET = cohort.read_sheet(config["patients"])
+validate(SHEET, "../schemas/patients.schema.yaml")
+
+RADIOMICS_PATIENTS = cohort.patients_with(SHEET, "image", "mask")
+RNASEQ_PATIENTS = cohort.patients_with(SHEET, "rnaseq")
+ENDPOINTS = list(config["endpoints"])
+PIPELINES = list(config["pipelines"])
+CLASSIFIERS = config["model"]["classifiers"]
+ENV = "../../envs/radiotx.yaml"
+
+
+wildcard_constraints:
+    patient="|".join(map(re.escape, SHEET.index)) or "NONE",
+    endpoint="|".join(map(re.escape, ENDPOINTS)),
+    pipeline="|".join(map(re.escape, PIPELINES)),
+    classifier="|".join(map(re.escape, CLASSIFIERS)),
+
+
+def sheet_path(column):
+    """Input function: the patient's file in `column` of the patient sheet."""
+
+    def lookup(wildcards):
+        return SHEET.at[wildcards.patient, column]
+
+    return lookup
+
+
+def demo_files():
+    """Files of the patient sheet that the demo generator writes (under demo.outdir)."""
+    outdir = os.path.normpath(config["demo"]["outdir"])
+    return [
+        path
+        for column in ("image", "mask", "rnaseq")
+        for path in SHEET[column]
+        if path and os.path.commonpath([outdir, os.path.normpath(path)]) == outdir
+    ]
+
+
+def feature_files(modality):
+    patients = {"radiomics": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS}[modality]
+    return expand(
+        "results/features/{modality}/{patient}.parquet",
+        modality=modality,
+        patient=patients,
+    )
+
+
+def model_files(name):
+    return expand(
+        "results/models/{endpoint}/{pipeline}/{classifier}/{name}",
+        endpoint=ENDPOINTS,
+        pipeline=PIPELINES,
+        classifier=CLASSIFIERS,
+        name=name,
+    )
+
+
+def modelling_settings():
+    """The Settings of radiotx.experiment, from the config."""
+    return {
+        "seed": config.get("seed", 42),
+        "inner_folds": config["cv"]["inner_folds"],
+        "k_features": config["model"]["k_features"],
+        "smote_neighbors": config["model"]["smote_neighbors"],
+        "n_boot": config["cv"]["bootstrap"],
+    }

@@ -1,0 +1,29 @@
+rule model:
+    input:
+        cohort="results/cohort.h5mu",
+        folds="results/splits/{endpoint}.tsv",
+    output:
+        metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
+        predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",
+        selected="results/models/{endpoint}/{pipeline}/{classifier}/selected_features.tsv",
+        roc=report(
+            "results/models/{endpoint}/{pipeline}/{classifier}/roc.png",
+            caption="../report/roc.rst",
+            category="ROC curves",
+            subcategory="{endpoint}",
+            labels={"pipeline": "{pipeline}", "classifier": "{classifier}"},
+        ),
+        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
+    log:
+        "logs/models/{endpoint}/{pipeline}/{classifier}.log",
+    benchmark:
+        "benchmarks/models/{endpoint}/{pipeline}/{classifier}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+    params:
+        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
+        settings=modelling_settings(),
+    script:
+        "../scripts/model.py"

@@ -1,0 +1,39 @@
+rule summary:
+    input:
+        model_files("metrics.json"),
+    output:
+        tsv="results/summary.tsv",
+        md=report(
+            "results/summary.md",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/summary.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"
+
+
+rule track:
+    input:
+        summary=["results/summary.tsv", "results/summary.md"],
+        models=model_files("metrics.json"),
+        others=model_files("predictions.tsv")
+        + model_files("selected_features.tsv")
+        + model_files("roc.png")
+        + model_files("model.joblib"),
+        config=workflow.configfiles,
+    output:
+        "results/mlflow/last_run.json",
+    log:
+        "logs/track.log",
+    conda:
+        ENV
+    params:
+        tracking_uri=config["mlflow"]["tracking_uri"],
+        study=config["study"],
+        config=config,
+    script:
+        "../scripts/track.py"

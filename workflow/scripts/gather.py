@@ -1,0 +1,22 @@
+"""One patient-keyed MuData with every modality, the endpoints and the availability mask."""
+
+from radiotx import cohort, logs
+from radiotx.features import read_rows
+
+logs.to_file(snakemake.log[0])
+clinical_cfg = snakemake.params.clinical
+table = cohort.read_clinical(snakemake.input.clinical, clinical_cfg["id_column"])
+modalities = {
+    "radiomics": read_rows(snakemake.input.radiomics),
+    "rnaseq": read_rows(snakemake.input.rnaseq),
+    "clinical": cohort.encode_clinical(
+        table, clinical_cfg["numeric"], clinical_cfg["categorical"], snakemake.input.clinical
+    ),
+}
+labels = {
+    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], snakemake.input.clinical)
+    for name, ep in snakemake.params.endpoints.items()
+}
+mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels)
+cohort.write(mdata, snakemake.output.cohort)
+cohort.availability(mdata).to_csv(snakemake.output.availability, sep="\t")

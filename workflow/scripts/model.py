@@ -1,0 +1,20 @@
+"""Nested CV of one (endpoint, pipeline, classifier) on the stored outer folds."""
+
+from pathlib import Path
+
+from radiotx import cohort, experiment, logs, splits
+
+logs.to_file(snakemake.log[0])
+w = snakemake.wildcards
+settings = dict(snakemake.params.settings)
+settings["k_features"] = tuple(settings["k_features"])
+experiment.run(
+    cohort.read(snakemake.input.cohort),
+    splits.read(snakemake.input.folds),
+    endpoint=w.endpoint,
+    pipeline=w.pipeline,
+    modalities=list(snakemake.params.modalities),
+    classifier=w.classifier,
+    settings=experiment.Settings(**settings),
+    outdir=Path(snakemake.output.metrics).parent,
+)

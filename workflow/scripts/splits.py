@@ -1,0 +1,13 @@
+"""Outer folds of one endpoint, made once and reused by every model job."""
+
+from radiotx import cohort, logs, splits
+
+logs.to_file(snakemake.log[0])
+p = snakemake.params
+sheet = cohort.read_sheet(snakemake.input.sheet)
+table = cohort.read_clinical(snakemake.input.clinical, p.id_column)
+labels = cohort.endpoint_labels(
+    table, p.endpoint["column"], p.endpoint["positive"], snakemake.input.clinical
+)
+labels = labels.reindex(sheet.index).rename(snakemake.wildcards.endpoint)
+splits.write(splits.make_folds(labels, n_splits=p.folds, seed=p.seed), snakemake.output[0])

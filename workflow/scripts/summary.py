@@ -1,0 +1,9 @@
+"""Ranked results table of every model job."""
+
+from pathlib import Path
+
+from radiotx import logs, report
+
+logs.to_file(snakemake.log[0])
+table = report.summary_table(report.load_metrics(Path(p).parent for p in snakemake.input))
+report.write_summary(table, snakemake.output.tsv, snakemake.output.md)
