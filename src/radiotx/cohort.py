@@ -64,7 +64,13 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     """Read the clinical / outcome table (CSV or TSV), indexed by patient id."""
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    table = pd.read_csv(path, sep=sep, na_values=list(MISSING_STRINGS), keep_default_na=True)
+    table = pd.read_csv(
+        path,
+        sep=sep,
+        na_values=list(MISSING_STRINGS),
+        keep_default_na=True,
+        dtype={id_column: str},  # ids such as 007 must keep their leading zeros
+    )
     if id_column not in table.columns:
         raise InputError(
             f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
@@ -127,8 +133,13 @@ def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None) -> pd
             fix="correct endpoints.<name>.column in config/config.yaml",
         )
     values = table[column]
-    as_text = values.astype("string").str.strip()
-    labels = (as_text == str(positive)).astype("float64").where(values.notna())
+    numbers = pd.to_numeric(values, errors="coerce")
+    if _is_number(positive) and numbers.notna().sum() == values.notna().sum():
+        # a 0/1 column with a gap is read as float: compare 1.0 with 1, not "1.0" with "1"
+        hits = numbers == float(positive)
+    else:
+        hits = values.astype("string").str.strip() == str(positive)
+    labels = hits.astype("float64").where(values.notna())
     if labels.nunique(dropna=True) < 2:
         raise InputError(
             f"endpoint column '{column}' does not contain both the positive class "
@@ -137,6 +148,10 @@ def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None) -> pd
             fix="check endpoints.<name>.positive in config/config.yaml",
         )
     return labels
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def modality(features: pd.DataFrame, name: str) -> ad.AnnData:

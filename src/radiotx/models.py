@@ -33,7 +33,7 @@ def _svm(seed: int):
 
 def _rf(seed: int):
     forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
-    return forest, {"min_samples_leaf": [1, 3], "max_features": ["sqrt", 0.3]}
+    return forest, {"min_samples_leaf": [1, 3]}
 
 
 def _xgboost(seed: int):

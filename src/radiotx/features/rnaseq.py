@@ -68,7 +68,7 @@ def read_counts(path, patient_id: str) -> pd.Series:
 def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
     """Counts per ``target_sum`` (CPM by default), then log1p, with scanpy."""
     adata = ad.AnnData(
-        X=counts.to_numpy(dtype="float64")[np.newaxis, :],
+        X=counts.to_numpy(dtype="float64", copy=True)[np.newaxis, :],  # scanpy works in place
         var=pd.DataFrame(index=counts.index.astype(str)),
     )
     sc.pp.normalize_total(adata, target_sum=target_sum)

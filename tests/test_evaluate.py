@@ -1,0 +1,286 @@
+"""Tests for metrics, bootstrap confidence intervals and nested cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from radiotx import evaluate, models, splits
+
+# -------------------------------------------------------------------------------- metrics
+
+
+def test_metrics_hand_example():
+    y_true = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    score = [0.9, 0.8, 0.3, 0.6, 0.7, 0.2, 0.1, 0.4, 0.05, 0.5]
+    y_pred = [1, 1, 0, 1, 1, 0, 0, 0, 0, 1]
+    result = evaluate.metrics(y_true, score, y_pred)
+
+    assert set(result) == set(evaluate.METRICS)
+    assert all(isinstance(v, float) for v in result.values())
+    # tp=3, fn=1, tn=4, fp=2
+    assert result["sensitivity"] == pytest.approx(3 / 4)
+    assert result["specificity"] == pytest.approx(4 / 6)
+    assert result["balanced_accuracy"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+    assert result["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    # Pairs (positive, negative) ordered correctly: 0.9, 0.8 beat all six; 0.6 beats five;
+    # 0.3 beats three (0.2, 0.1, 0.05): 20 of 24.
+    assert result["roc_auc"] == pytest.approx(20 / 24)
+    assert result["roc_auc"] == pytest.approx(roc_auc_score(y_true, score))
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_metrics_one_class():
+    result = evaluate.metrics([0, 0, 0], [0.1, 0.5, 0.9], [0, 1, 0])
+    assert np.isnan(result["roc_auc"])
+    assert np.isnan(result["sensitivity"])
+    assert result["specificity"] == pytest.approx(2 / 3)
+
+
+def test_scores_prefers_probability_else_decision_function():
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    logreg = LogisticRegression().fit(X, y)
+    np.testing.assert_allclose(evaluate.scores(logreg, X), logreg.predict_proba(X)[:, 1])
+    svm = SVC().fit(X, y)
+    np.testing.assert_allclose(evaluate.scores(svm, X), svm.decision_function(X))
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+def test_replicate_metrics_match_sklearn_with_ties():
+    score_pos = np.array(
+        [
+            [0.9, 0.5, 0.5, 0.2],
+            [0.3, 0.3, 0.3, 0.3],
+            [0.1, 0.7, 0.7, 0.4],
+            [0.6, 0.6, 0.8, 0.8],
+        ]
+    )
+    score_neg = np.array(
+        [
+            [0.5, 0.1, 0.2, 0.5, 0.0],
+            [0.3, 0.3, 0.3, 0.3, 0.3],
+            [0.7, 0.4, 0.1, 0.9, 0.7],
+            [0.2, 0.6, 0.6, 0.1, 0.8],
+        ]
+    )
+    pred_pos = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 1]])
+    pred_neg = np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 0, 0]])
+    draws = evaluate._replicate_metrics(score_pos, score_neg, pred_pos, pred_neg)
+
+    assert set(draws) == set(evaluate.METRICS)
+    y = np.r_[np.ones(4, int), np.zeros(5, int)]
+    for r in range(4):
+        score = np.r_[score_pos[r], score_neg[r]]
+        pred = np.r_[pred_pos[r], pred_neg[r]]
+        assert draws["roc_auc"][r] == pytest.approx(roc_auc_score(y, score))
+        assert draws["balanced_accuracy"][r] == pytest.approx(balanced_accuracy_score(y, pred))
+        expected = evaluate.metrics(y, score, pred)
+        for name in evaluate.METRICS:
+            assert draws[name][r] == pytest.approx(expected[name]), (r, name)
+    assert draws["roc_auc"][1] == 0.5  # all scores tied
+
+
+def realistic_predictions(n: int = 80, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    score = 1 / (1 + np.exp(-(1.2 * y + rng.normal(size=n) - 0.6)))
+    score = np.round(score, 2)  # some ties
+    return pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(n)],
+            "fold": np.arange(n) % 5,
+            "y_true": y,
+            "score": score,
+            "y_pred": (score > 0.5).astype(int),
+        }
+    )
+
+
+def test_bootstrap_ci_brackets_the_pooled_metric():
+    predictions = realistic_predictions()
+    ci = evaluate.bootstrap_ci(predictions, n_boot=500, seed=1)
+    pooled = evaluate.metrics(predictions["y_true"], predictions["score"], predictions["y_pred"])
+    assert set(ci) == set(evaluate.METRICS)
+    for name, (low, high) in ci.items():
+        assert low <= pooled[name] <= high, name
+        assert 0.0 <= low < high <= 1.0, name
+        # A 95 % interval on 80 patients is neither degenerate nor vacuous.
+        assert 0.02 < high - low < 0.6, name
+    narrow = evaluate.bootstrap_ci(predictions, n_boot=500, seed=1, level=0.5)
+    for name in ci:
+        assert ci[name][0] <= narrow[name][0] <= narrow[name][1] <= ci[name][1]
+
+
+def test_bootstrap_ci_deterministic_for_seed():
+    predictions = realistic_predictions()
+    a = evaluate.bootstrap_ci(predictions, n_boot=200, seed=7)
+    assert a == evaluate.bootstrap_ci(predictions, n_boot=200, seed=7)
+    assert a != evaluate.bootstrap_ci(predictions, n_boot=200, seed=8)
+
+
+def test_bootstrap_resamples_within_class():
+    """Every replicate keeps both classes, so no AUC replicate is undefined."""
+    predictions = realistic_predictions(n=12, seed=3)
+    predictions.loc[:, "y_true"] = [1] + [0] * 11
+    ci = evaluate.bootstrap_ci(predictions, n_boot=300, seed=0)
+    assert np.isfinite(ci["roc_auc"]).all()
+    # With a single positive, the sensitivity of every replicate equals that patient's.
+    assert ci["sensitivity"][0] == ci["sensitivity"][1] == predictions.loc[0, "y_pred"]
+
+
+# ---------------------------------------------------------------------------- nested CV
+
+FIT_INDICES: list[pd.Index] = []
+
+
+class FitRecorder(TransformerMixin, BaseEstimator):
+    """Pass-through transformer that records the row index of every ``fit`` call."""
+
+    def fit(self, X, y=None):
+        FIT_INDICES.append(pd.Index(X.index))
+        validate_data(self, X, reset=True)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        validate_data(self, X, reset=False)
+        return X
+
+
+@pytest.fixture(scope="module")
+def informative():
+    X, y = make_classification(
+        n_samples=60,
+        n_features=30,
+        n_informative=6,
+        n_redundant=0,
+        weights=[0.65],
+        class_sep=1.5,
+        shift=3.0,
+        random_state=0,
+    )
+    index = pd.Index([f"P{i:02d}" for i in range(60)], name="patient_id")
+    columns = [f"a{models.SEPARATOR}f{i}" for i in range(15)]
+    columns += [f"b{models.SEPARATOR}g{i}" for i in range(15)]
+    X = pd.DataFrame(X, index=index, columns=columns)
+    y = pd.Series(y, index=index, name="response")
+    blocks = {m: [c for c in columns if c.startswith(m)] for m in ("a", "b")}
+    fold = splits.make_folds(y, n_splits=4, seed=0).set_index("patient_id")["fold"]
+    return X, y, fold.loc[X.index], blocks
+
+
+@pytest.fixture(scope="module")
+def nested_result(informative):
+    X, y, fold, blocks = informative
+    pipeline = models.build(blocks, "logreg", seed=0)
+    space = models.grid(blocks, "logreg", [5, 10])
+    result = evaluate.nested_cv(
+        pipeline, space, X, y, fold, inner_splits=3, seed=0, selected=models.selected_features
+    )
+    return result
+
+
+def test_nested_cv_scores_informative_data(nested_result):
+    pooled = nested_result.summary(n_boot=200, seed=0)["pooled"]
+    assert pooled["roc_auc"] > 0.8
+    assert pooled["balanced_accuracy"] > 0.7
+
+
+def test_nested_cv_predicts_every_patient_once_in_its_fold(informative, nested_result):
+    X, y, fold, _ = informative
+    predictions = nested_result.predictions
+    assert list(predictions.columns) == ["patient_id", "fold", "y_true", "score", "y_pred"]
+    assert predictions["patient_id"].is_unique
+    assert set(predictions["patient_id"]) == set(X.index)
+    by_patient = predictions.set_index("patient_id")
+    pd.testing.assert_series_equal(
+        by_patient["fold"].loc[X.index], fold, check_names=False, check_dtype=False
+    )
+    np.testing.assert_array_equal(by_patient["y_true"].loc[X.index], y)
+    assert set(predictions["y_pred"]) <= {0, 1}
+    assert predictions["score"].between(0, 1).all()
+
+
+def test_nested_cv_fold_records(nested_result, informative):
+    _, _, fold, blocks = informative
+    summary = nested_result.summary(n_boot=200, seed=0)
+    assert [r["fold"] for r in nested_result.folds] == sorted(fold.unique())
+    assert sum(r["n_test"] for r in nested_result.folds) == len(fold)
+    for record in nested_result.folds:
+        params = record["best_params"]
+        assert params["clf__C"] in (0.01, 0.1, 1.0)
+        assert params["prep__a__anova__k"] in (5, 10)
+        assert type(params["prep__a__anova__k"]) is int
+        assert 0.0 <= record["inner_roc_auc"] <= 1.0
+        # The fold's test metrics are those of its rows in the pooled predictions.
+        rows = nested_result.predictions[nested_result.predictions["fold"] == record["fold"]]
+        assert record["roc_auc"] == pytest.approx(roc_auc_score(rows["y_true"], rows["score"]))
+    assert set(summary) == {"folds", "pooled", "mean", "sd", "ci95"}
+    assert summary["mean"]["roc_auc"] == pytest.approx(
+        np.mean([r["roc_auc"] for r in nested_result.folds])
+    )
+    selected = nested_result.selected
+    assert list(selected.columns) == ["fold", "modality", "feature"]
+    per_block = selected.groupby(["fold", "modality"]).size()
+    for (k, modality), count in per_block.items():
+        chosen = nested_result.folds[k]["best_params"][f"prep__{modality}__anova__k"]
+        assert count == chosen
+    assert set(selected["modality"]) == set(blocks)
+
+
+def test_nested_cv_never_fits_on_outer_test_rows(informative):
+    X, y, fold, _ = informative
+    pipeline = Pipeline([("record", FitRecorder()), ("clf", LogisticRegression())])
+    space = {"clf__C": [0.1, 1.0]}
+    inner_splits = 3
+    FIT_INDICES.clear()
+    evaluate.nested_cv(pipeline, space, X, y, fold, inner_splits=inner_splits, seed=0)
+
+    folds = sorted(fold.unique())
+    fits_per_fold = len(space["clf__C"]) * inner_splits + 1  # inner fits + the refit
+    assert len(FIT_INDICES) == fits_per_fold * len(folds)
+    for i, k in enumerate(folds):
+        test_rows = set(fold.index[fold == k])
+        train_rows = set(fold.index[fold != k])
+        calls = FIT_INDICES[i * fits_per_fold : (i + 1) * fits_per_fold]
+        for index in calls:
+            assert not test_rows & set(index), f"outer fold {k} fitted on its test rows"
+            assert set(index) <= train_rows
+        # The refit of the tuned pipeline uses every training row of the fold.
+        assert set(calls[-1]) == train_rows
+        assert len(calls[-1]) == len(train_rows)
+
+
+def test_fit_recorder_is_transparent(informative):
+    X, y, _, _ = informative
+    FIT_INDICES.clear()
+    recorder = FitRecorder().fit(X.iloc[:10], y.iloc[:10])
+    assert recorder.n_features_in_ == X.shape[1]
+    assert list(FIT_INDICES[0]) == list(X.index[:10])
+    assert recorder.transform(X) is X
+
+
+def test_tune_refits_best_on_all_rows(informative):
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y, _, blocks = informative
+    search = evaluate.tune(
+        models.build(blocks, "logreg", seed=0),
+        models.grid(blocks, "logreg", [5]),
+        X,
+        y,
+        StratifiedKFold(3, shuffle=True, random_state=0),
+    )
+    assert search.scoring == "roc_auc"
+    assert search.best_estimator_.named_steps["prep"].n_features_in_ == X.shape[1]
+    assert len(search.cv_results_["params"]) == 3

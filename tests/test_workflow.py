@@ -1,0 +1,197 @@
+"""The Snakemake workflow end to end on a small demo cohort, as a user runs it."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from radiotx import demo
+
+pytestmark = pytest.mark.workflow
+
+REPO = Path(__file__).resolve().parents[1]
+N_PATIENTS = 40
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--cores", "2", *args,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}")
+    return result
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    stats = dry_run_output.split("Job stats:", 1)
+    if len(stats) == 1:
+        return {}
+    counts = {}
+    for line in stats[1].splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    counts.pop("total", None)
+    return counts
+
+
+def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dict:
+    """A study folder like the repository's, with a smaller demo cohort and CV."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["demo"]["n_patients"] = n_patients
+    config["radiomics"]["params"] = str(REPO / "config" / "radiomics" / "ct_demo.yaml")
+    config["cv"] = {"outer_folds": 3, "inner_folds": 3, "bootstrap": 200}
+    config["model"]["classifiers"] = ["logreg"]
+    config["model"]["k_features"] = [10]
+    config.update(overrides)
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    sheet = demo.patient_sheet(config["demo"]["outdir"], n_patients, seed=config["seed"])
+    sheet.to_csv(workdir / config["patients"], sep="\t", index=False)
+    return config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A complete workflow run; later tests inspect it and dry-run against it."""
+    workdir = tmp_path_factory.mktemp("study")
+    config = write_study(workdir)
+    first_dry = snakemake(workdir, "-n")
+    run = snakemake(workdir)
+    return {"dir": workdir, "config": config, "first_dry": first_dry.stdout, "run": run}
+
+
+def test_one_extraction_job_per_patient_and_modality(study):
+    sheet = pd.read_csv(study["dir"] / "config" / "patients.tsv", sep="\t", keep_default_na=False)
+    counts = job_counts(study["first_dry"])
+    assert counts["radiomics"] == N_PATIENTS
+    assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
+    assert counts["model"] == 4  # radiomics, rnaseq, clinical, early_fusion x logreg
+
+
+def test_outputs_and_ranked_summary(study):
+    results = study["dir"] / "results"
+    summary = pd.read_csv(results / "summary.tsv", sep="\t")
+    assert set(summary["pipeline"]) == {"radiomics", "rnaseq", "clinical", "early_fusion"}
+    assert summary["roc_auc"].is_monotonic_decreasing
+    assert list(summary["rank"]) == [1, 2, 3, 4]
+    assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
+    assert "| Rank |" in (results / "summary.md").read_text()
+    availability = pd.read_csv(results / "availability.tsv", sep="\t", index_col=0)
+    assert availability["clinical"].all() and not availability["rnaseq"].all()
+    predictions = pd.read_csv(
+        results / "models/response/early_fusion/logreg/predictions.tsv", sep="\t"
+    )
+    assert len(predictions) == predictions["patient_id"].nunique() == N_PATIENTS
+
+
+def test_folds_are_shared_by_every_model(study):
+    folds = pd.read_csv(study["dir"] / "results/splits/response.tsv", sep="\t")
+    fold_of = dict(zip(folds["patient_id"], folds["fold"], strict=True))
+    for path in (study["dir"] / "results/models/response").glob("*/*/predictions.tsv"):
+        predictions = pd.read_csv(path, sep="\t")
+        assert (predictions["patient_id"].map(fold_of) == predictions["fold"]).all()
+
+
+def test_planted_signal_is_found(study):
+    truth = json.loads((study["dir"] / "resources/demo/ground_truth.json").read_text())
+    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
+    assert summary.loc["early_fusion", "roc_auc"] > 0.75
+    assert summary.loc["early_fusion", "roc_auc_ci_low"] > 0.5
+    selected = pd.read_csv(
+        study["dir"] / "results/models/response/early_fusion/logreg/selected_features.tsv",
+        sep="\t",
+    )
+    genes = {g["gene"] for g in truth["signal_genes"]}
+    chosen_genes = set(selected.loc[selected["modality"] == "rnaseq", "feature"])
+    assert len(chosen_genes & genes) >= 0.5 * len(chosen_genes)
+    # Size, lobulation and heterogeneity show up in many pyradiomics features, so check that
+    # the chosen image features track the hidden tumour parameters rather than noise.
+    hidden = pd.DataFrame(truth["per_patient"]).T[["radius_mm", "lobulation", "texture_sd"]]
+    features = pd.concat(
+        pd.read_parquet(p) for p in (study["dir"] / "results/features/radiomics").glob("*")
+    )
+    hidden = hidden.loc[features.index].astype(float)
+    image = selected.loc[selected["modality"] == "radiomics", "feature"].unique()
+    strength = [hidden.corrwith(features[f], method="spearman").abs().max() for f in image]
+    assert len(image) and np.median(strength) > 0.5, dict(zip(image, strength, strict=True))
+
+
+def test_runs_are_logged_to_mlflow(study):
+    uri = f"sqlite:///{study['dir'] / 'results' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(study["config"]["study"])
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    fused = next(r for r in children if r.info.run_name == "early_fusion/logreg")
+    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
+    assert fused.data.metrics["roc_auc"] == pytest.approx(summary.loc["early_fusion", "roc_auc"])
+    artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
+    assert {"roc.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
+
+
+def test_second_run_does_nothing(study):
+    dry = snakemake(study["dir"], "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_deleting_one_feature_file_reruns_only_that_patient(study):
+    target = study["dir"] / "results/features/radiomics/P007.parquet"
+    backup = target.with_suffix(".bak")
+    shutil.copy2(target, backup)
+    target.unlink()
+    try:
+        counts = job_counts(snakemake(study["dir"], "-n").stdout)
+    finally:
+        shutil.move(backup, target)
+    assert counts.get("radiomics") == 1 and "rnaseq" not in counts
+    assert "demo_cohort" not in counts and "splits" not in counts
+    assert counts.get("gather") == 1 and counts.get("model") == 4
+
+
+def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
+    import SimpleITK as sitk
+
+    write_study(tmp_path, n_patients=12)
+    snakemake(tmp_path, "resources/demo/ground_truth.json")
+    mask_path = tmp_path / "resources/demo/masks/P003_mask.nii.gz"
+    mask = sitk.ReadImage(str(mask_path))
+    empty = sitk.GetImageFromArray(np.zeros_like(sitk.GetArrayFromImage(mask)))
+    empty.CopyInformation(mask)
+    sitk.WriteImage(empty, str(mask_path))
+    targets = [f"results/features/radiomics/P{i:03d}.parquet" for i in range(1, 13)]
+    run = snakemake(tmp_path, "--keep-going", *targets, check=False)
+    assert run.returncode != 0
+    log = run.stdout + run.stderr + (tmp_path / "logs/radiomics/P003.log").read_text()
+    assert "patient P003" in log and "P003_mask.nii.gz" in log and "mask is empty" in log
+    assert "Fix:" in log
+    done = sorted(p.stem for p in (tmp_path / "results/features/radiomics").glob("*.parquet"))
+    assert done == [f"P{i:03d}" for i in range(1, 13) if i != 3]
+
+
+def test_lint_is_clean():
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"],
+        capture_output=True, text=True, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
