@@ -219,7 +219,7 @@ def test_gene_model():
     for model in (a, b):
         fc = model["log2fc"]
         assert (fc > 0).sum() == (fc < 0).sum() == 12
-        assert fc[fc != 0].abs().between(0.4, 0.6).all()
+        assert fc[fc != 0].abs().between(0.5, 0.8).all()
         assert (fc[model["mito"]] == 0).all()
         assert model["dispersion"].between(0.2, 0.4).all()
 

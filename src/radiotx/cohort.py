@@ -17,7 +17,10 @@ import pandas as pd
 from radiotx.errors import InputError
 
 SHEET_COLUMNS = ("patient_id", "image", "mask", "rnaseq")
-MISSING_STRINGS = ("", "NA", "N/A", "NaN", "nan", "Not collected", "Unknown")
+# Cells meaning "missing" in clinical tables, compared case-insensitively.
+MISSING_STRINGS = (
+    "", "na", "n/a", "nan", "none", "not collected", "not recorded in database", "unknown",
+)  # fmt: skip
 
 md.set_options(pull_on_update=False)
 
@@ -64,13 +67,8 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     """Read the clinical / outcome table (CSV or TSV), indexed by patient id."""
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    table = pd.read_csv(
-        path,
-        sep=sep,
-        na_values=list(MISSING_STRINGS),
-        keep_default_na=True,
-        dtype={id_column: str},  # ids such as 007 must keep their leading zeros
-    )
+    # ids such as 007 must keep their leading zeros
+    table = pd.read_csv(path, sep=sep, dtype={id_column: str})
     if id_column not in table.columns:
         raise InputError(
             f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
@@ -78,6 +76,8 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
             fix="set clinical.id_column in config/config.yaml to the patient id column",
         )
     table[id_column] = table[id_column].astype(str).str.strip()
+    for column in table.columns.drop(id_column):
+        table[column] = _missing_to_nan(table[column])
     dup = table[id_column][table[id_column].duplicated()]
     if len(dup):
         raise InputError(
@@ -86,6 +86,16 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
             fix="keep one row per patient in the clinical table",
         )
     return table.set_index(id_column)
+
+
+def _missing_to_nan(values: pd.Series) -> pd.Series:
+    """Missing markers become NaN; a text column left with only numbers becomes numeric."""
+    if values.dtype != object:
+        return values
+    text = values.astype("string").str.strip()
+    values = values.where(~text.str.lower().isin(MISSING_STRINGS).fillna(False))
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers if numbers.notna().sum() == values.notna().sum() else values
 
 
 def encode_clinical(
@@ -159,7 +169,8 @@ def modality(features: pd.DataFrame, name: str) -> ad.AnnData:
     features = features.sort_index()
     return ad.AnnData(
         X=features.to_numpy(dtype="float32"),
-        obs=pd.DataFrame(index=features.index.astype(str)),
+        # one index name for every modality: MuData cannot join differently named ones
+        obs=pd.DataFrame(index=features.index.astype(str).rename(None)),
         var=pd.DataFrame({"modality": name}, index=features.columns.astype(str)),
     )
 
@@ -185,8 +196,7 @@ def availability(mdata: md.MuData) -> pd.DataFrame:
     flags = [c for c in mdata.obs.columns if c.startswith("has_")]
     table = mdata.obs[flags].astype(bool)
     table.columns = [c.removeprefix("has_") for c in flags]
-    table.index.name = "patient_id"
-    return table
+    return table.rename_axis("patient_id")  # a renamed copy: the index is shared with mdata
 
 
 def modality_frame(mdata: md.MuData, name: str) -> pd.DataFrame:

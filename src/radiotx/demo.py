@@ -378,7 +378,7 @@ def gene_model(seed: int = 42) -> pd.DataFrame:
     de = rng.choice(eligible, N_DE_GENES, replace=False)
     sign = np.repeat([1.0, -1.0], [N_DE_GENES // 2, N_DE_GENES - N_DE_GENES // 2])
     log2fc = np.zeros(N_GENES)
-    log2fc[de] = sign * rng.uniform(0.4, 0.6, N_DE_GENES)
+    log2fc[de] = sign * rng.uniform(0.5, 0.8, N_DE_GENES)
     return pd.DataFrame(
         {"base_mean": base, "dispersion": dispersion, "log2fc": log2fc, "mito": is_mito},
         index=pd.Index(names, name="gene"),
