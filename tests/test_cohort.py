@@ -126,6 +126,22 @@ def test_read_clinical_keeps_numeric_looking_ids_verbatim(tmp_path):
     assert list(cohort.read_clinical(path).index) == ["007", "012"]
 
 
+def test_read_clinical_missing_markers_are_case_insensitive(tmp_path):
+    rows = "patient_id\tpack_years\tstatus\nP1\tNot Collected\tNot Recorded In Database\n"
+    path = write(tmp_path / "c.tsv", rows + "P2\t30\tAlive\n")
+    table = cohort.read_clinical(path)
+    assert table["pack_years"].dtype == np.float64 and np.isnan(table.loc["P1", "pack_years"])
+    assert pd.isna(table.loc["P1", "status"]) and table.loc["P2", "status"] == "Alive"
+
+
+def test_for_patients_keeps_the_sheet_patients(tmp_path, caplog):
+    table = pd.DataFrame({"age": [50, 60, 70]}, index=pd.Index(["P1", "P2", "P9"]))
+    sheet = pd.DataFrame(index=pd.Index(["P2", "P1", "P3"]))
+    kept = cohort.for_patients(table, sheet, "clinical.tsv")
+    assert list(kept.index) == ["P2", "P1"]
+    assert "P3" in caplog.text and "clinical.tsv" in caplog.text
+
+
 def test_read_clinical_of_demo_cohort(demo_dir, demo_sheet):
     table = cohort.read_clinical(demo_dir / "clinical.tsv")
     assert list(table.index) == list(demo_sheet["patient_id"])

@@ -7,6 +7,7 @@ labels in ``obs`` and an explicit availability mask (``obs['has_<modality>']``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import anndata as ad
@@ -98,6 +99,17 @@ def _missing_to_nan(values: pd.Series) -> pd.Series:
     return numbers if numbers.notna().sum() == values.notna().sum() else values
 
 
+def for_patients(table: pd.DataFrame, sheet: pd.DataFrame, path=None) -> pd.DataFrame:
+    """The clinical rows of the patients in the sheet; the study is the sheet's patients."""
+    absent = sheet.index.difference(table.index)
+    if len(absent):
+        logging.getLogger(__name__).warning(
+            "%d patients of the sheet have no row in %s (first: %s); they have no clinical "
+            "features and no endpoint", len(absent), path, ", ".join(absent[:5]),
+        )  # fmt: skip
+    return table.loc[table.index.intersection(sheet.index, sort=False)]
+
+
 def encode_clinical(
     table: pd.DataFrame, numeric: list[str], categorical: list[str], path=None
 ) -> pd.DataFrame:
@@ -168,7 +180,7 @@ def modality(features: pd.DataFrame, name: str) -> ad.AnnData:
     """One modality as AnnData (patients x features)."""
     features = features.sort_index()
     return ad.AnnData(
-        X=features.to_numpy(dtype="float32"),
+        X=features.to_numpy(dtype="float64"),
         # one index name for every modality: MuData cannot join differently named ones
         obs=pd.DataFrame(index=features.index.astype(str).rename(None)),
         var=pd.DataFrame({"modality": name}, index=features.columns.astype(str)),

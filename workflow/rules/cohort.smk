@@ -2,6 +2,7 @@ rule gather:
     input:
         radiomics=feature_files("radiomics"),
         rnaseq=feature_files("rnaseq"),
+        sheet=config["patients"],
         clinical=config["clinical"]["table"],
     output:
         cohort="results/cohort.h5mu",

@@ -5,16 +5,18 @@ from radiotx.features import read_rows
 
 logs.to_file(snakemake.log[0])
 clinical_cfg = snakemake.params.clinical
-table = cohort.read_clinical(snakemake.input.clinical, clinical_cfg["id_column"])
+path = snakemake.input.clinical
+sheet = cohort.read_sheet(snakemake.input.sheet)
+table = cohort.for_patients(cohort.read_clinical(path, clinical_cfg["id_column"]), sheet, path)
 modalities = {
     "radiomics": read_rows(snakemake.input.radiomics),
     "rnaseq": read_rows(snakemake.input.rnaseq),
     "clinical": cohort.encode_clinical(
-        table, clinical_cfg["numeric"], clinical_cfg["categorical"], snakemake.input.clinical
+        table, clinical_cfg["numeric"], clinical_cfg["categorical"], path
     ),
 }
 labels = {
-    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], snakemake.input.clinical)
+    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], path)
     for name, ep in snakemake.params.endpoints.items()
 }
 mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels)
