@@ -107,7 +107,7 @@ def for_patients(table: pd.DataFrame, sheet: pd.DataFrame, path=None) -> pd.Data
             "%d patients of the sheet have no row in %s (first: %s); they have no clinical "
             "features and no endpoint", len(absent), path, ", ".join(absent[:5]),
         )  # fmt: skip
-    return table.loc[table.index.intersection(sheet.index, sort=False)]
+    return table.loc[sheet.index[sheet.index.isin(table.index)]]
 
 
 def encode_clinical(

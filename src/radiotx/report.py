@@ -13,7 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity")
+from radiotx.evaluate import METRICS
+
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
 MISSING = "n/a"
