@@ -146,6 +146,7 @@ def test_runs_are_logged_to_mlflow(study):
     fused = next(r for r in children if r.info.run_name == "early_fusion/logreg")
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
     assert fused.data.metrics["roc_auc"] == pytest.approx(summary.loc["early_fusion", "roc_auc"])
+    assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"roc.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
 

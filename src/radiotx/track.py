@@ -204,10 +204,15 @@ def _check_inputs(model_dirs: list[Path], artifacts: list[Path]) -> None:
 
 
 def _log_model_run(
-    client: MlflowClient, experiment_id: str, parent_id: str, model_dir: Path, m: dict
+    client: MlflowClient,
+    experiment_id: str,
+    parent_id: str,
+    model_dir: Path,
+    m: dict,
+    study_tags: dict[str, str],
 ) -> str:
     """One child run for one model directory; returns its run id."""
-    tags = {MLFLOW_PARENT_RUN_ID: parent_id}
+    tags = {**study_tags, MLFLOW_PARENT_RUN_ID: parent_id}
     tags.update({k: str(m[k]) for k in ("endpoint", "pipeline", "classifier")})
     run = client.create_run(
         experiment_id, run_name=f"{m['pipeline']}/{m['classifier']}", tags=resolve_tags(tags)
@@ -238,6 +243,8 @@ def log_study(
 ) -> dict:
     """Log a study as one parent run (config, summary) with a nested child run per model.
 
+    ``tags`` go on the parent and on every child run.
+
     Each call creates a new parent run. Returns the experiment id, the parent run id, the
     child run ids keyed by ``pipeline/classifier`` (``endpoint/pipeline/classifier`` when the
     study has several endpoints) and the tracking URI.
@@ -261,7 +268,7 @@ def log_study(
             for path in extra:
                 _log_path(client, parent_id, path)
             children = {
-                key: _log_model_run(client, experiment_id, parent_id, d, m)
+                key: _log_model_run(client, experiment_id, parent_id, d, m, _tags(tags))
                 for key, d, m in zip(keys, dirs, metrics, strict=True)
             }
             _log_batch(client, parent_id, [], _best_auc(metrics, int(time.time() * 1000)))

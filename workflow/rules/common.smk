@@ -1,8 +1,17 @@
 import os
 import re
+import sys
+from pathlib import Path
 
-import pandas as pd
 from snakemake.utils import validate
+
+# The radiotx library of this checkout, importable here and in every job (also inside a
+# `--sdm conda` environment, which holds only the dependencies), installed or not.
+SRC = str(Path(workflow.current_basedir).parents[1] / "src")
+sys.path.insert(0, SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+)
 
 from radiotx import cohort
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import radiotx
 from radiotx import logs, track
 
 logs.to_file(snakemake.log[0])
@@ -14,6 +15,7 @@ result = track.log_study(
     [Path(path).parent for path in snakemake.input.models],
     run_name=p.study,
     params=dict(p.config),
+    tags={"mlflow.source.name": "radiotx workflow", "radiotx.version": radiotx.__version__},
     artifacts=[*snakemake.input.summary, *snakemake.input.config],
 )
 Path(snakemake.output[0]).write_text(json.dumps(result, indent=2))
