@@ -75,14 +75,25 @@ def check_pair(image: sitk.Image, mask: sitk.Image, patient_id: str, mask_path, 
         )
 
 
-def extract(image_path, mask_path, params_path, patient_id: str, label: int = 1) -> pd.Series:
-    """Extract the pyradiomics features configured in ``params_path`` for one patient.
+def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.Series:
+    """pyradiomics features of the ROI ``mask == label``.
 
-    Returns the features with pyradiomics' stable names (``original_glcm_Contrast``); the
+    ``params`` is a pyradiomics parameter file or the same content as a dict. Returns the
+    features with pyradiomics' stable names (``original_glcm_Contrast``); the
     ``diagnostics_*`` entries are dropped because they describe the run, not the tumour.
+    Raises ``ValueError``/``RuntimeError`` from pyradiomics unchanged.
     """
     from radiomics import featureextractor
 
+    source = dict(params) if isinstance(params, dict) else str(params)
+    extractor = featureextractor.RadiomicsFeatureExtractor(source)
+    result = extractor.execute(image, mask, label=label)
+    features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    return pd.Series(features, dtype="float64")
+
+
+def extract(image_path, mask_path, params_path, patient_id: str, label: int = 1) -> pd.Series:
+    """Read, check and extract one patient's features (see :func:`compute`)."""
     image = read_image(image_path, patient_id, "image")
     mask = read_image(mask_path, patient_id, "mask")
     check_pair(image, mask, patient_id, mask_path, label)
@@ -93,9 +104,8 @@ def extract(image_path, mask_path, params_path, patient_id: str, label: int = 1)
             path=image_path,
             fix="re-export the image without missing voxels",
         )
-    extractor = featureextractor.RadiomicsFeatureExtractor(str(params_path))
     try:
-        result = extractor.execute(image, mask, label=label)
+        return compute(image, mask, params_path, label=label)
     except (ValueError, RuntimeError) as err:
         raise InputError(
             f"pyradiomics failed: {err}",
@@ -103,5 +113,3 @@ def extract(image_path, mask_path, params_path, patient_id: str, label: int = 1)
             path=mask_path,
             fix="check that the ROI is large enough for the configured filters and settings",
         ) from err
-    features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
-    return pd.Series(features, dtype="float64")
