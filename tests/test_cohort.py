@@ -11,7 +11,7 @@ from radiotx.errors import InputError
 
 
 def write(path, text: str):
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

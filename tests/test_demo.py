@@ -102,8 +102,8 @@ def test_generation_is_deterministic(cohort, tmp_path):
         if name == "patients.tsv":
             continue
         assert (outdir / name).read_bytes() == (tmp_path / name).read_bytes(), name
-    sheet_a = (outdir / "patients.tsv").read_text().replace(str(outdir), "ROOT")
-    sheet_b = (tmp_path / "patients.tsv").read_text().replace(str(tmp_path), "ROOT")
+    sheet_a = (outdir / "patients.tsv").read_text(encoding="utf-8").replace(str(outdir), "ROOT")
+    sheet_b = (tmp_path / "patients.tsv").read_text(encoding="utf-8").replace(str(tmp_path), "ROOT")
     assert sheet_a == sheet_b
 
 
@@ -204,7 +204,7 @@ def test_rnaseq_tables(cohort):
     for path in sheet["rnaseq"]:
         if not path:
             continue
-        assert Path(path).read_text().splitlines()[0] == "gene\tcount"
+        assert Path(path).read_text(encoding="utf-8").splitlines()[0] == "gene\tcount"
         table = pd.read_csv(path, sep="\t")
         assert table["gene"].tolist() == names
         assert pd.api.types.is_integer_dtype(table["count"])
@@ -279,7 +279,7 @@ def test_clinical_missingness_and_signal():
 
 def test_ground_truth(cohort):
     outdir, _ = cohort
-    truth = json.loads((outdir / "ground_truth.json").read_text())
+    truth = json.loads((outdir / "ground_truth.json").read_text(encoding="utf-8"))
     assert truth["seed"] == SEED and truth["n_patients"] == N
     assert truth["endpoint"] == "response"
     assert truth["prevalence"] == pytest.approx(round(0.3 * N) / N)

@@ -65,7 +65,7 @@ def test_read_counts_demo_file(demo_sheet):
 
 def test_read_counts_csv_and_gzip(tmp_path):
     csv = tmp_path / "s1.csv"
-    csv.write_text("gene,count\nA,1\nB,3\n")
+    csv.write_text("gene,count\nA,1\nB,3\n", encoding="utf-8")
     assert rnaseq.read_counts(csv, "S1").to_dict() == {"A": 1.0, "B": 3.0}
     gz = tmp_path / "s1.tsv.gz"
     with gzip.open(gz, "wt") as handle:
@@ -85,7 +85,7 @@ def test_read_counts_csv_and_gzip(tmp_path):
 )
 def test_read_counts_errors_name_patient_file_and_fix(tmp_path, name, text, problem):
     path = tmp_path / name
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError) as info:
         rnaseq.read_counts(path, "P042")
     message = str(info.value)

@@ -65,7 +65,7 @@ def run(mdata, endpoint, pipeline, modalities, tmp_path, labels=None, seed=42):
         mdata, folds, endpoint=endpoint, pipeline=pipeline, modalities=modalities,
         classifier="logreg", settings=SETTINGS, outdir=tmp_path / pipeline,
     )  # fmt: skip
-    assert json.loads((tmp_path / pipeline / "metrics.json").read_text()) == summary
+    assert json.loads((tmp_path / pipeline / "metrics.json").read_text(encoding="utf-8")) == summary
     return summary
 
 

@@ -64,7 +64,7 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
     }
     out = root / endpoint / pipeline / classifier
     out.mkdir(parents=True)
-    (out / "metrics.json").write_text(json.dumps(metrics))
+    (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     preds.to_csv(out / "predictions.tsv", sep="\t", index=False)
     pd.DataFrame({"fold": [1, 2, 3], "modality": pipeline, "feature": ["f1", "f2", "f1"]}).to_csv(
         out / "selected_features.tsv", sep="\t", index=False
@@ -139,7 +139,7 @@ def test_write_summary(table, tmp_path):
     assert list(back.columns) == list(table.columns)
     assert len(back) == len(table)
 
-    text = md.read_text()
+    text = md.read_text(encoding="utf-8")
     assert text.startswith("# ")
     assert "bootstrap" in text and "mean ± SD" in text
     assert "## response" in text and "## survival2y" in text

@@ -21,6 +21,6 @@ BIN = Path(sys.executable).parent
 )
 def test_style(command):
     result = subprocess.run(
-        [str(BIN / command[0]), *command[1:]], cwd=REPO, capture_output=True, text=True
+        [str(BIN / command[0]), *command[1:]], cwd=REPO, capture_output=True, encoding="utf-8"
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -57,7 +57,7 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
     }
     out = root / endpoint / pipeline / classifier
     out.mkdir(parents=True)
-    (out / "metrics.json").write_text(json.dumps(metrics))
+    (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     preds.to_csv(out / "predictions.tsv", sep="\t", index=False)
     pd.DataFrame({"fold": [1, 2, 3], "modality": pipeline, "feature": "f1"}).to_csv(
         out / "selected_features.tsv", sep="\t", index=False
@@ -71,7 +71,7 @@ def study(tmp_path_factory):
     """One logged study; the SQLite store is shared by the module (creating it is slow)."""
     root = tmp_path_factory.mktemp("results")
     dirs = [make_model_dir(root / "models", *spec) for spec in MODELS]
-    (root / "summary.md").write_text("# summary\n")
+    (root / "summary.md").write_text("# summary\n", encoding="utf-8")
     uri = track.default_tracking_uri(root)
     info = track.log_study(
         uri,
@@ -129,7 +129,7 @@ def test_child_metrics_params_and_artifacts(study):
     client = mlflow.MlflowClient(study["uri"])
     runs = {r.info.run_id: r for r in _runs(client, study["info"]["experiment_id"])}
     for model_dir in study["dirs"]:
-        expected = json.loads((model_dir / "metrics.json").read_text())
+        expected = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
         key = f"{expected['endpoint']}/{expected['pipeline']}/{expected['classifier']}"
         run = runs[study["info"]["child_run_ids"][key]]
         assert run.info.run_name == f"{expected['pipeline']}/{expected['classifier']}"
@@ -162,7 +162,7 @@ def test_parent_best_auc_per_endpoint(study):
     parent = client.get_run(study["info"]["parent_run_id"])
     for endpoint in {e for e, *_ in MODELS}:
         best = max(
-            json.loads((d / "metrics.json").read_text())["pooled"]["roc_auc"]
+            json.loads((d / "metrics.json").read_text(encoding="utf-8"))["pooled"]["roc_auc"]
             for d in study["dirs"]
             if d.parts[-3] == endpoint
         )
@@ -197,7 +197,7 @@ def test_repeated_calls_add_parent_runs(study):
 def test_missing_inputs_fail_before_logging(study, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "metrics.json").write_text("{}")
+    (broken / "metrics.json").write_text("{}", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="predictions.tsv"):
         track.log_study(study["uri"], "broken", [broken], run_name="x")
     assert mlflow.MlflowClient(study["uri"]).get_experiment_by_name("broken") is None

@@ -30,7 +30,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir), "--cores", "2", *args,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", env=env, cwd=workdir)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}")
     return result
@@ -53,7 +53,7 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dict:
     """A study folder like the repository's, with a smaller demo cohort and CV."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["demo"]["n_patients"] = n_patients
     config["radiomics"]["params"] = str(REPO / "config" / "radiomics" / "ct_demo.yaml")
     config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200}
@@ -61,7 +61,7 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
     config["model"]["k_features"] = [5, 20]
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     sheet = demo.patient_sheet(config["demo"]["outdir"], n_patients, seed=config["seed"])
     sheet.to_csv(workdir / config["patients"], sep="\t", index=False)
     return config
@@ -92,7 +92,7 @@ def test_outputs_and_ranked_summary(study):
     assert summary["roc_auc"].is_monotonic_decreasing
     assert list(summary["rank"]) == [1, 2, 3, 4]
     assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
-    assert "| Rank |" in (results / "summary.md").read_text()
+    assert "| Rank |" in (results / "summary.md").read_text(encoding="utf-8")
     availability = pd.read_csv(results / "availability.tsv", sep="\t", index_col=0)
     assert availability["clinical"].all() and not availability["rnaseq"].all()
     predictions = pd.read_csv(
@@ -110,7 +110,9 @@ def test_folds_are_shared_by_every_model(study):
 
 
 def test_planted_signal_is_found(study):
-    truth = json.loads((study["dir"] / "resources/demo/ground_truth.json").read_text())
+    truth = json.loads(
+        (study["dir"] / "resources/demo/ground_truth.json").read_text(encoding="utf-8")
+    )
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
     assert summary.loc["early_fusion", "roc_auc"] > 0.75
     assert summary.loc["early_fusion", "roc_auc_ci_low"] > 0.5
@@ -183,7 +185,9 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     targets = [f"results/features/radiomics/P{i:03d}.parquet" for i in range(1, 13)]
     run = snakemake(tmp_path, "--keep-going", *targets, check=False)
     assert run.returncode != 0
-    log = run.stdout + run.stderr + (tmp_path / "logs/radiomics/P003.log").read_text()
+    log = (
+        run.stdout + run.stderr + (tmp_path / "logs/radiomics/P003.log").read_text(encoding="utf-8")
+    )
     assert "patient P003" in log and "P003_mask.nii.gz" in log and "mask is empty" in log
     assert "Fix:" in log
     done = sorted(p.stem for p in (tmp_path / "results/features/radiomics").glob("*.parquet"))
@@ -195,7 +199,7 @@ def test_lint_is_clean():
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"],
-        capture_output=True, text=True, cwd=REPO, env=env,
+        capture_output=True, encoding="utf-8", cwd=REPO, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr

@@ -513,7 +513,7 @@ def generate(
             write_rnaseq(row["rnaseq"], rnaseq_counts(pat["patient_id"], label, seed, model))
     write_clinical(root / "clinical.tsv", clinical_table(d, seed))
     truth = ground_truth(d, seed, rnaseq_missing)
-    (root / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    (root / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     write_sheet(root / "patients.tsv", sheet)
     return sheet
 

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from radiotx import cohort, evaluate, models, report
+from radiotx.stability import StabilityFilter
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Settings:
     k_features: tuple[int, ...] = (5, 20)
     smote_neighbors: int = 3
     n_boot: int = 1000
+    stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
 
 
 def design_matrix(
@@ -60,13 +62,26 @@ def run(
     classifier: str,
     settings: Settings,
     outdir,
+    perturbed: pd.DataFrame | None = None,
 ) -> dict:
-    """Nested CV, final refit and every output of one model job, written to ``outdir``."""
+    """Nested CV, final refit and every output of one model job, written to ``outdir``.
+
+    ``perturbed`` (radiomics features of perturbed ROIs, long format) switches on the
+    in-fold stability filter of the radiomics block when ``settings.stability_threshold``
+    is set.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
+    stability = {}
+    if perturbed is not None and settings.stability_threshold is not None and "radiomics" in blocks:
+        stability["radiomics"] = StabilityFilter(perturbed, settings.stability_threshold)
     estimator = models.build(
-        blocks, classifier, seed=settings.seed, smote_neighbors=settings.smote_neighbors
+        blocks,
+        classifier,
+        seed=settings.seed,
+        smote_neighbors=settings.smote_neighbors,
+        stability=stability,
     )
     space = models.grid(blocks, classifier, list(settings.k_features), seed=settings.seed)
     result = evaluate.nested_cv(
@@ -89,7 +104,7 @@ def run(
         "n_features_in": int(X.shape[1]),
         **result.summary(n_boot=settings.n_boot, seed=settings.seed),
     }
-    (outdir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    (outdir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
     result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
     report.plot_roc(result.predictions, outdir / "roc.png", title=f"{pipeline} / {classifier}")

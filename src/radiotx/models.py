@@ -55,10 +55,16 @@ def classifier(name: str, seed: int = 42):
     return CLASSIFIERS[name](seed)
 
 
-def block(columns: list[str], k: int = 20) -> SkPipeline:
-    """Preprocessing and selection of one modality, fitted on training rows only."""
+def block(columns: list[str], k: int = 20, stability=None) -> SkPipeline:
+    """Preprocessing and selection of one modality, fitted on training rows only.
+
+    ``stability`` (a fitted-in-fold :class:`radiotx.stability.StabilityFilter`) first drops
+    features whose ROI-perturbation ICC on the training patients is below its threshold.
+    """
+    steps = [] if stability is None else [("stability", stability)]
     return SkPipeline(
-        [
+        steps
+        + [
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("variance", VarianceThreshold(threshold=0.0)),
@@ -74,10 +80,13 @@ def build(
     seed: int = 42,
     k: int = 20,
     smote_neighbors: int = 3,
+    stability: dict | None = None,
 ) -> Pipeline:
-    """impute -> scale -> variance filter -> ANOVA (per modality) -> SMOTE -> classifier."""
+    """[stability filter] -> impute -> scale -> variance filter -> ANOVA (per modality)
+    -> SMOTE -> classifier. ``stability`` maps a modality to its StabilityFilter."""
+    stability = stability or {}
     prep = ColumnTransformer(
-        [(name, block(columns, k), columns) for name, columns in blocks.items()],
+        [(name, block(cols, k, stability.get(name)), cols) for name, cols in blocks.items()],
         remainder="drop",
         verbose_feature_names_out=False,
     )

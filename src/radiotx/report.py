@@ -27,7 +27,7 @@ def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
         path = Path(entry)
         if path.is_dir():
             path = path / "metrics.json"
-        out.append(json.loads(path.read_text()))
+        out.append(json.loads(path.read_text(encoding="utf-8")))
     return out
 
 

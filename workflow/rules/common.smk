@@ -55,6 +55,27 @@ def demo_files():
     ]
 
 
+def existing(column):
+    """Input function: the patient's file in `column` when it exists. A missing file then
+    fails that patient's QA (with the fix) instead of stopping the whole workflow."""
+
+    def lookup(wildcards):
+        path = SHEET.at[wildcards.patient, column]
+        return [path] if os.path.exists(path) else []
+
+    return lookup
+
+
+def qa_settings():
+    """The Settings of radiotx.features.qa, from the config."""
+    radiomics = config["radiomics"]
+    return {
+        "label": radiomics["label"],
+        "roi": radiomics["roi"] or None,
+        **radiomics["qa"],
+    }
+
+
 def feature_files(modality):
     patients = {"radiomics": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS}[modality]
     return expand(
@@ -74,9 +95,29 @@ def model_files(name):
     )
 
 
+def stability_filter_on():
+    stability = config["radiomics"]["stability"]
+    return stability["enabled"] and stability["filter"]
+
+
+def perturbed_table(wildcards):
+    """Input function: the perturbed radiomics table, for models using the stability filter."""
+    if stability_filter_on() and "radiomics" in config["pipelines"][wildcards.pipeline]:
+        return "results/features/radiomics_perturbed.parquet"
+    return []
+
+
+def stability_outputs():
+    if config["radiomics"]["stability"]["enabled"]:
+        return ["results/qa/radiomics_stability.tsv"]
+    return []
+
+
 def modelling_settings():
     """The Settings of radiotx.experiment, from the config."""
+    threshold = config["radiomics"]["stability"]["threshold"]
     return {
+        "stability_threshold": threshold if stability_filter_on() else None,
         "seed": config.get("seed", 42),
         "inner_folds": config["cv"]["inner_folds"],
         "k_features": config["model"]["k_features"],

@@ -2,6 +2,7 @@ rule model:
     input:
         cohort="results/cohort.h5mu",
         folds="results/splits/{endpoint}.tsv",
+        perturbed=perturbed_table,
     output:
         metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
         predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",

@@ -1,8 +1,28 @@
+rule radiomics_qa:
+    input:
+        image=existing("image"),
+        mask=existing("mask"),
+        params=config["radiomics"]["params"],
+    output:
+        "results/qa/radiomics/{patient}.json",
+    log:
+        "logs/radiomics_qa/{patient}.log",
+    conda:
+        ENV
+    params:
+        image=lambda wildcards: SHEET.at[wildcards.patient, "image"],
+        mask=lambda wildcards: SHEET.at[wildcards.patient, "mask"],
+        settings=qa_settings(),
+    script:
+        "../scripts/radiomics_qa.py"
+
+
 rule radiomics:
     input:
-        image=sheet_path("image"),
-        mask=sheet_path("mask"),
+        image=existing("image"),
+        mask=existing("mask"),
         params=config["radiomics"]["params"],
+        qa="results/qa/radiomics/{patient}.json",
     output:
         "results/features/radiomics/{patient}.parquet",
     log:
@@ -13,7 +33,72 @@ rule radiomics:
         ENV
     resources:
         mem_mb=2000,
+        runtime=10,
     params:
-        label=config["radiomics"]["label"],
+        settings=qa_settings(),
     script:
         "../scripts/radiomics.py"
+
+
+rule radiomics_qa_table:
+    input:
+        expand("results/qa/radiomics/{patient}.json", patient=RADIOMICS_PATIENTS),
+    output:
+        report(
+            "results/qa/radiomics.tsv",
+            caption="../report/radiomics_qa.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/radiomics_qa_table.log",
+    conda:
+        ENV
+    script:
+        "../scripts/radiomics_qa_table.py"
+
+
+rule radiomics_perturbed:
+    input:
+        image=existing("image"),
+        mask=existing("mask"),
+        params=config["radiomics"]["params"],
+        qa="results/qa/radiomics/{patient}.json",
+    output:
+        "results/features/radiomics_perturbed/{patient}.parquet",
+    log:
+        "logs/radiomics_perturbed/{patient}.log",
+    benchmark:
+        "benchmarks/radiomics_perturbed/{patient}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        settings=qa_settings(),
+        kinds=config["radiomics"]["stability"]["perturbations"],
+    script:
+        "../scripts/radiomics_perturbed.py"
+
+
+rule radiomics_stability:
+    input:
+        expand(
+            "results/features/radiomics_perturbed/{patient}.parquet",
+            patient=RADIOMICS_PATIENTS,
+        ),
+    output:
+        table=report(
+            "results/qa/radiomics_stability.tsv",
+            caption="../report/radiomics_stability.rst",
+            category="Cohort",
+        ),
+        perturbed="results/features/radiomics_perturbed.parquet",
+    log:
+        "logs/radiomics_stability.log",
+    conda:
+        ENV
+    params:
+        threshold=config["radiomics"]["stability"]["threshold"],
+    script:
+        "../scripts/radiomics_stability.py"

@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import pandas as pd
+
 from radiotx import cohort, experiment, logs, splits
 
 logs.to_file(snakemake.log[0])
 w = snakemake.wildcards
 settings = dict(snakemake.params.settings)
 settings["k_features"] = tuple(settings["k_features"])
+perturbed = snakemake.input.perturbed
 experiment.run(
     cohort.read(snakemake.input.cohort),
     splits.read(snakemake.input.folds),
@@ -17,4 +20,5 @@ experiment.run(
     classifier=w.classifier,
     settings=experiment.Settings(**settings),
     outdir=Path(snakemake.output.metrics).parent,
+    perturbed=pd.read_parquet(perturbed) if perturbed else None,
 )

@@ -18,4 +18,4 @@ result = track.log_study(
     tags={"mlflow.source.name": "radiotx workflow", "radiotx.version": radiotx.__version__},
     artifacts=[*snakemake.input.summary, *snakemake.input.config],
 )
-Path(snakemake.output[0]).write_text(json.dumps(result, indent=2))
+Path(snakemake.output[0]).write_text(json.dumps(result, indent=2), encoding="utf-8")

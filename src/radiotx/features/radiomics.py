@@ -7,72 +7,15 @@ through here: the rest of the project sees a patient id, two files and a paramet
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
 from radiotx.errors import InputError
+from radiotx.features import qa
 
 # pyradiomics logs every filter at INFO level; a cohort of patients makes that unreadable.
 logging.getLogger("radiomics").setLevel(logging.WARNING)
-
-GEOMETRY_TOLERANCE = 1e-3  # mm, and unitless for direction cosines
-
-
-def read_image(path, patient_id: str, what: str) -> sitk.Image:
-    """Read a NIfTI/NRRD/other ITK-readable volume, or explain which file could not be read."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(
-            f"{what} file does not exist",
-            patient=patient_id,
-            path=path,
-            fix=f"correct the '{what}' path of this patient in the patient sheet",
-        )
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise InputError(
-            f"{what} could not be read as an image ({str(err).strip().splitlines()[-1]})",
-            patient=patient_id,
-            path=path,
-            fix="provide a NIfTI (.nii/.nii.gz) or NRRD file",
-        ) from err
-
-
-def check_pair(image: sitk.Image, mask: sitk.Image, patient_id: str, mask_path, label: int):
-    """Fail early, with the fix, on the mistakes pyradiomics reports cryptically."""
-    checks = {
-        "size": (image.GetSize(), mask.GetSize()),
-        "spacing": (image.GetSpacing(), mask.GetSpacing()),
-        "origin": (image.GetOrigin(), mask.GetOrigin()),
-        "direction": (image.GetDirection(), mask.GetDirection()),
-    }
-    for name, (a, b) in checks.items():
-        if len(a) != len(b) or not np.allclose(a, b, atol=GEOMETRY_TOLERANCE):
-            raise InputError(
-                f"mask {name} {tuple(np.round(b, 4))} differs from image {name} "
-                f"{tuple(np.round(a, 4))}",
-                patient=patient_id,
-                path=mask_path,
-                fix="export the mask on the image grid (same size, spacing, origin, direction)",
-            )
-    voxels = sitk.GetArrayViewFromImage(mask)
-    if not np.any(voxels == label):
-        present = sorted(int(v) for v in np.unique(voxels) if v != 0)
-        problem = (
-            "mask is empty"
-            if not present
-            else f"label {label} is absent from the mask (labels present: {present})"
-        )
-        raise InputError(
-            problem,
-            patient=patient_id,
-            path=mask_path,
-            fix="check the segmentation, or set radiomics.label in config/config.yaml",
-        )
 
 
 def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.Series:
@@ -92,20 +35,19 @@ def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.S
     return pd.Series(features, dtype="float64")
 
 
-def extract(image_path, mask_path, params_path, patient_id: str, label: int = 1) -> pd.Series:
-    """Read, check and extract one patient's features (see :func:`compute`)."""
-    image = read_image(image_path, patient_id, "image")
-    mask = read_image(mask_path, patient_id, "mask")
-    check_pair(image, mask, patient_id, mask_path, label)
-    if not np.all(np.isfinite(sitk.GetArrayViewFromImage(image))):
-        raise InputError(
-            "image contains NaN or infinite intensities",
-            patient=patient_id,
-            path=image_path,
-            fix="re-export the image without missing voxels",
-        )
+def extract(
+    image_path,
+    mask_path,
+    params_path,
+    patient_id: str,
+    label: int = 1,
+    settings: qa.Settings | None = None,
+) -> pd.Series:
+    """Read, check (see :mod:`radiotx.features.qa`) and extract one patient's features."""
+    settings = settings or qa.Settings(label=label)
+    image, mask, _ = qa.load(image_path, mask_path, patient_id, settings)
     try:
-        return compute(image, mask, params_path, label=label)
+        return compute(image, mask, params_path, label=1)
     except (ValueError, RuntimeError) as err:
         raise InputError(
             f"pyradiomics failed: {err}",
