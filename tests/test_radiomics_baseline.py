@@ -56,7 +56,7 @@ def test_cached_cases_are_the_baseline_inputs(data):
         assert sitk.Hash(sitk.ReadImage(str(mask), sitk.sitkUInt32)) == hashes["mask"], case
 
 
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", GROUPS, ids=lambda group: group or "base")
 def test_parameter_files_hold_the_baseline_settings(data, group):
     params = yaml.safe_load((BASELINE_PARAMS / GROUPS[group]).read_text(encoding="utf-8"))
     baseline = group_baseline(data, group)
@@ -89,7 +89,7 @@ def test_compute_matches_the_baseline_on_lung1(data):
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", GROUPS, ids=lambda group: group or "base")
 def test_workflow_features_match_the_baseline(data, group, tmp_path):
     write_study(tmp_path, data, BASELINE_PARAMS / GROUPS[group])
     snakemake(tmp_path, *feature_targets())

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import mlflow
 import numpy as np
 import pandas as pd
@@ -183,6 +184,7 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     empty.CopyInformation(mask)
     sitk.WriteImage(empty, str(mask_path))
     targets = [f"results/features/radiomics/P{i:03d}.parquet" for i in range(1, 13)]
+    targets.append("results/qa/radiomics.tsv")
     run = snakemake(tmp_path, "--keep-going", *targets, check=False)
     assert run.returncode != 0
     log = (
@@ -192,6 +194,36 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     assert "Fix:" in log
     done = sorted(p.stem for p in (tmp_path / "results/features/radiomics").glob("*.parquet"))
     assert done == [f"P{i:03d}" for i in range(1, 13) if i != 3]
+    qa_table = pd.read_csv(tmp_path / "results/qa/radiomics.tsv", sep="\t", index_col="patient_id")
+    assert qa_table.loc["P003", "status"] == "error" and "empty" in qa_table.loc["P003", "problem"]
+    assert (qa_table.drop(index="P003")["status"] == "ok").all()
+    assert qa_table["mask_sha256"].str.len().eq(64).all()
+
+
+def test_stability_filter_runs_inside_the_folds(tmp_path):
+    write_study(
+        tmp_path,
+        n_patients=30,
+        pipelines={"radiomics": ["radiomics"]},
+        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100},
+    )
+    config_path = tmp_path / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["radiomics"]["stability"] = {
+        "enabled": True,
+        "perturbations": ["original", "erode1xy", "dilate1xy", "shift+x"],
+        "threshold": 0.8,
+        "filter": True,
+    }
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    snakemake(tmp_path)
+    table = pd.read_csv(tmp_path / "results/qa/radiomics_stability.tsv", sep="\t", index_col=0)
+    assert {"icc", "n_patients", "stable"} <= set(table.columns)
+    assert 0 < table["stable"].sum() < len(table)
+    model = joblib.load(tmp_path / "results/models/response/radiomics/logreg/model.joblib")
+    block = model.named_steps["prep"].named_transformers_["radiomics"]
+    kept = block.named_steps["stability"].support_
+    assert 0 < kept.sum() < len(kept)
 
 
 def test_lint_is_clean():

@@ -32,8 +32,8 @@ rule radiomics:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=RADIOMICS_RESOURCES["mem_mb"],
+        runtime=RADIOMICS_RESOURCES["runtime"],
     params:
         settings=qa_settings(),
     script:
@@ -72,8 +72,9 @@ rule radiomics_perturbed:
     conda:
         ENV
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=RADIOMICS_RESOURCES["mem_mb"],
+        runtime=lambda wildcards: RADIOMICS_RESOURCES["runtime"]
+        * len(config["radiomics"]["stability"]["perturbations"]),
     params:
         settings=qa_settings(),
         kinds=config["radiomics"]["stability"]["perturbations"],
