@@ -284,3 +284,25 @@ def test_tune_refits_best_on_all_rows(informative):
     assert search.scoring == "roc_auc"
     assert search.best_estimator_.named_steps["prep"].n_features_in_ == X.shape[1]
     assert len(search.cv_results_["params"]) == 3
+
+
+def test_smallest_inner_class_counts_every_inner_training_set():
+    y = pd.Series([1] * 6 + [0] * 14, index=[f"P{i:02d}" for i in range(20)])
+    folds = pd.Series(np.arange(20) % 2, index=y.index)
+    fewest = evaluate.smallest_inner_class(y, folds, n_splits=3, seed=0)
+    by_hand = 20
+    for k in (0, 1):
+        train = y[folds != k]
+        for inner, _ in evaluate.inner_cv(k, 3, 0).split(train.to_frame(), train):
+            by_hand = min(by_hand, int(train.iloc[inner].value_counts().min()))
+    assert fewest == by_hand == 2
+
+
+def test_too_few_minority_patients_for_smote_is_a_clear_error():
+    from radiotx import experiment
+
+    y = pd.Series([1] * 6 + [0] * 14, index=[f"P{i:02d}" for i in range(20)])
+    folds = pd.Series(np.arange(20) % 2, index=y.index)
+    with pytest.raises(ValueError, match=r"response/radiomics: .* only 2 .*Fix: lower"):
+        experiment.check_smote(y, folds, experiment.Settings(seed=0), "response/radiomics")
+    experiment.check_smote(y, folds, experiment.Settings(seed=0, smote_neighbors=1), "ok")

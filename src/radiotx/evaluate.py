@@ -75,6 +75,21 @@ def _replicate_metrics(score_pos, score_neg, pred_pos, pred_neg) -> dict[str, np
     }
 
 
+def inner_cv(outer_fold: int, n_splits: int, seed: int) -> StratifiedKFold:
+    """The inner CV of one outer fold (its own shuffle, reproducible from the seed)."""
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed + outer_fold)
+
+
+def smallest_inner_class(y: pd.Series, outer_fold: pd.Series, n_splits: int, seed: int) -> int:
+    """The fewest patients of one class in any inner training set of nested CV."""
+    fewest = len(y)
+    for k in sorted(outer_fold.unique()):
+        train = y[(outer_fold != k).to_numpy()].astype(int)
+        for inner_train, _ in inner_cv(k, n_splits, seed).split(train.to_frame(), train):
+            fewest = min(fewest, int(np.bincount(train.iloc[inner_train], minlength=2).min()))
+    return fewest
+
+
 def tune(pipeline, param_grid, X, y, cv) -> GridSearchCV:
     """Grid search of ``pipeline`` by ROC AUC over ``cv``, refit on all of ``X``."""
     search = GridSearchCV(
@@ -128,7 +143,7 @@ def nested_cv(
     rows, fold_records, chosen = [], [], []
     for k in sorted(outer_fold.unique()):
         test = (outer_fold == k).to_numpy()
-        inner = StratifiedKFold(n_splits=inner_splits, shuffle=True, random_state=seed + k)
+        inner = inner_cv(k, inner_splits, seed)
         search = tune(pipeline, param_grid, X.loc[~test], y.loc[~test], inner)
         score = scores(search.best_estimator_, X.loc[test])
         pred = search.best_estimator_.predict(X.loc[test])

@@ -73,6 +73,7 @@ def run(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
+    check_smote(y, fold, settings, f"{endpoint}/{pipeline}")
     stability = {}
     if perturbed is not None and settings.stability_threshold is not None and "radiomics" in blocks:
         stability["radiomics"] = StabilityFilter(perturbed, settings.stability_threshold)
@@ -110,6 +111,18 @@ def run(
     report.plot_roc(result.predictions, outdir / "roc.png", title=f"{pipeline} / {classifier}")
     joblib.dump(refit(estimator, space, X, y, settings), outdir / "model.joblib")
     return summary
+
+
+def check_smote(y: pd.Series, fold: pd.Series, settings: Settings, name: str) -> None:
+    """SMOTE needs more minority patients than neighbours in every inner training set; say
+    so before the search fails deep inside imbalanced-learn."""
+    fewest = evaluate.smallest_inner_class(y, fold, settings.inner_folds, settings.seed)
+    if fewest <= settings.smote_neighbors:
+        raise ValueError(
+            f"{name}: an inner training set has only {fewest} patients of the minority "
+            f"class, not more than model.smote_neighbors ({settings.smote_neighbors}). Fix: "
+            "lower model.smote_neighbors, use fewer cv folds, or add patients"
+        )
 
 
 def refit(estimator, space, X: pd.DataFrame, y: pd.Series, settings: Settings):
