@@ -1,12 +1,25 @@
-"""Per-sample RNA-seq features with scanpy: library-size normalisation and log1p.
+"""Per-sample RNA-seq features with scanpy: reading, gene-id cleaning, QC, normalisation.
 
-Both steps use only the sample's own counts (no cohort statistics), so they are safe to run
-per patient before any split. Anything fitted across samples (HVG choice, scaling, PCA)
+Everything here uses only the sample's own counts (no cohort statistics), so it is safe to
+run per patient before any split. Anything fitted across samples (HVG choice, scaling, PCA)
 belongs inside the training folds.
+
+Supported count files (detected from the content; gzip allowed, by name or by magic bytes):
+
+* ``gene<TAB>count`` table (``.csv``: comma separated), see :func:`read_counts`;
+* salmon ``quant.sf`` (``Name Length EffectiveLength TPM NumReads``): counts are ``NumReads``
+  (estimated, may be fractional); the TPM column is read by :func:`read_salmon_tpm`;
+* featureCounts output (optional ``#`` command line, then
+  ``Geneid Chr Start End Strand Length <sample>``): counts are the single sample column;
+* STAR ``ReadsPerGene.out.tab`` (no header; first rows ``N_unmapped``, ``N_multimapping``,
+  ``N_noFeature``, ``N_ambiguous`` are dropped; columns unstranded / forward / reverse).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import re
 from pathlib import Path
 
 import anndata as ad
@@ -38,16 +51,75 @@ def read_counts(path, patient_id: str) -> pd.Series:
             path=path,
             fix=FORMAT_FIX,
         )
-    counts = pd.to_numeric(table["count"], errors="coerce")
-    bad = table["gene"][counts.isna() | (counts < 0)]
+    return _validated(table["gene"], table["count"], patient_id, path, FORMAT_FIX)
+
+
+# ------------------------------------------------------------------------- formats
+
+SALMON_COLUMNS = ["Name", "Length", "EffectiveLength", "TPM", "NumReads"]
+FEATURECOUNTS_COLUMNS = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
+STAR_SUMMARY_ROWS = ["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"]
+STAR_STRANDS = ("unstranded", "forward", "reverse")
+UNKNOWN_FIX = (
+    "provide one of: a 'gene'/'count' TSV or CSV, a salmon quant.sf, a featureCounts "
+    "output with one sample column, or a STAR ReadsPerGene.out.tab"
+)
+
+
+def _read_text(path: Path, patient_id: str) -> str:
+    """The whole file as text, gunzipped when it starts with the gzip magic bytes."""
+    if not path.exists():
+        raise InputError(
+            "RNA-seq file does not exist",
+            patient=patient_id,
+            path=path,
+            fix="correct the 'rnaseq' path in the patient sheet, or leave it empty",
+        )
+    raw = path.read_bytes()
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"not a readable text or gzip file ({error})",
+            patient=patient_id,
+            path=path,
+            fix=UNKNOWN_FIX,
+        ) from error
+
+
+def detect_format(text: str) -> str | None:
+    """``'plain'``, ``'salmon'``, ``'featurecounts'``, ``'star'`` or None (unknown)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = lines[0].split("\t")
+    if first[:5] == SALMON_COLUMNS:
+        return "salmon"
+    data = [line for line in lines if not line.startswith("#")]
+    if data and data[0].split("\t")[:6] == FEATURECOUNTS_COLUMNS:
+        return "featurecounts"
+    if first[0] in STAR_SUMMARY_ROWS and len(first) == 4:
+        return "star"
+    header = set(re.split(r"[\t,]", lines[0].strip()))
+    if {"gene", "count"} <= header:
+        return "plain"
+    return None
+
+
+def _validated(ids: pd.Series, values: pd.Series, patient_id: str, path: Path, fix: str):
+    """Raw counts as a float Series indexed by gene; rejects bad, duplicated or empty data."""
+    counts = pd.to_numeric(values, errors="coerce")
+    bad = ids[counts.isna() | (counts < 0)]
     if len(bad):
         raise InputError(
             f"{len(bad)} genes have missing or negative counts (first: {bad.iloc[0]})",
             patient=patient_id,
             path=path,
-            fix=FORMAT_FIX,
+            fix=fix,
         )
-    dup = table["gene"][table["gene"].duplicated()]
+    dup = ids[ids.duplicated()]
     if len(dup):
         raise InputError(
             f"gene {dup.iloc[0]} appears more than once",
@@ -62,7 +134,184 @@ def read_counts(path, patient_id: str) -> pd.Series:
             path=path,
             fix="check the quantification of this sample",
         )
-    return pd.Series(counts.to_numpy(dtype="float64"), index=table["gene"].astype(str))
+    return pd.Series(counts.to_numpy(dtype="float64"), index=pd.Index(ids.astype(str), name="gene"))
+
+
+def read_sample(path, patient_id: str, *, strand: str = "unstranded") -> pd.Series:
+    """Raw counts per gene of one sample, whatever the supported format (see module doc).
+
+    ``strand`` picks the STAR ReadsPerGene column: ``'unstranded'`` (column 2),
+    ``'forward'`` (column 3, reads on the gene's strand, htseq-count ``-s yes``) or
+    ``'reverse'`` (column 4, ``-s reverse``, e.g. dUTP / TruSeq stranded libraries); it is
+    ignored for the other formats. Salmon counts are ``NumReads``; use
+    :func:`read_salmon_tpm` for TPM. Gene ids are returned as in the file; pass the result
+    to :func:`clean_gene_ids` to strip Ensembl versions.
+    """
+    if strand not in STAR_STRANDS:
+        raise ValueError(f"strand must be one of {STAR_STRANDS}, not {strand!r}")
+    path = Path(path)
+    text = _read_text(path, patient_id)
+    kind = detect_format(text)
+    if kind is None:
+        first = text.splitlines()[0][:80] if text.strip() else "(empty file)"
+        raise InputError(
+            f"unknown RNA-seq count format (first line: {first!r})",
+            patient=patient_id,
+            path=path,
+            fix=UNKNOWN_FIX,
+        )
+    if kind == "plain":
+        sep = "\t" if "\t" in text.splitlines()[0] else ","
+        table = pd.read_csv(io.StringIO(text), sep=sep)
+        return _validated(table["gene"], table["count"], patient_id, path, FORMAT_FIX)
+    if kind == "salmon":
+        table = pd.read_csv(io.StringIO(text), sep="\t")
+        fix = "provide salmon's quant.sf unchanged (column NumReads holds the counts)"
+        return _validated(table["Name"], table["NumReads"], patient_id, path, fix)
+    if kind == "featurecounts":
+        table = pd.read_csv(io.StringIO(text), sep="\t", comment="#")
+        samples = list(table.columns[len(FEATURECOUNTS_COLUMNS) :])
+        if len(samples) != 1:
+            raise InputError(
+                f"featureCounts table has {len(samples)} sample columns {samples}, expected 1",
+                patient=patient_id,
+                path=path,
+                fix="run featureCounts per sample, or cut out this patient's column",
+            )
+        fix = "provide the featureCounts output unchanged (one sample column after Length)"
+        return _validated(table["Geneid"], table[samples[0]], patient_id, path, fix)
+    table = pd.read_csv(io.StringIO(text), sep="\t", header=None, names=["gene", *STAR_STRANDS])
+    head = table["gene"].head(len(STAR_SUMMARY_ROWS)).tolist()
+    if head != STAR_SUMMARY_ROWS:
+        raise InputError(
+            f"STAR ReadsPerGene file starts with {head}, expected {STAR_SUMMARY_ROWS}",
+            patient=patient_id,
+            path=path,
+            fix="provide STAR's ReadsPerGene.out.tab unchanged",
+        )
+    table = table.iloc[len(STAR_SUMMARY_ROWS) :]
+    fix = "provide STAR's ReadsPerGene.out.tab unchanged (gene + 3 count columns)"
+    return _validated(table["gene"], table[strand], patient_id, path, fix)
+
+
+def read_salmon_tpm(path, patient_id: str) -> pd.Series:
+    """TPM per transcript (or gene) from a salmon ``quant.sf``; ids as in the file."""
+    path = Path(path)
+    text = _read_text(path, patient_id)
+    if detect_format(text) != "salmon":
+        raise InputError(
+            "not a salmon quant.sf (header is not Name Length EffectiveLength TPM NumReads)",
+            patient=patient_id,
+            path=path,
+            fix="provide salmon's quant.sf unchanged",
+        )
+    table = pd.read_csv(io.StringIO(text), sep="\t")
+    fix = "provide salmon's quant.sf unchanged (column TPM)"
+    return _validated(table["Name"], table["TPM"], patient_id, path, fix)
+
+
+# ------------------------------------------------------------------------ gene ids
+
+_ENSEMBL_VERSIONED = re.compile(r"^(ENS[A-Z]*[0-9]{11})\.[0-9]+$")
+_PAR_Y = re.compile(r"^ENS[A-Z]*[0-9]{11}(\.[0-9]+)?_PAR_Y$")
+
+
+def clean_gene_ids(counts: pd.Series) -> pd.Series:
+    """Strip Ensembl version suffixes and sum the counts of ids that then coincide.
+
+    * ``ENSG00000141510.17`` becomes ``ENSG00000141510`` (any ``ENS...`` gene/transcript id);
+      other ids (gene symbols such as ``TP53`` or ``RP11-34P13.7``) are left untouched.
+    * GENCODE ``..._PAR_Y`` rows (the copy of a pseudoautosomal gene on chromosome Y, e.g.
+      ``ENSG00000002586.20_PAR_Y``) are dropped: they are not a distinct gene, and
+      quantifiers assign the reads to the chromosome X copy, which is kept.
+    * Rows with the same id after cleaning (several versions of one gene) are collapsed by
+      summing their counts: reads counted under any version belong to that one gene.
+
+    Order is that of each id's first appearance; the input is not modified.
+    """
+    ids = counts.index.astype(str)
+    keep = ~ids.str.match(_PAR_Y)
+    cleaned = ids[keep].str.replace(_ENSEMBL_VERSIONED, r"\1", regex=True)
+    kept = pd.Series(counts.to_numpy()[keep], index=cleaned, name=counts.name)
+    result = kept if kept.index.is_unique else kept.groupby(level=0, sort=False).sum()
+    result.index.name = counts.index.name
+    return result.astype("float64")
+
+
+# ---------------------------------------------------------------------------- QC
+
+QC_THRESHOLDS = {
+    "min_library_size": "library_size",
+    "min_detected_genes": "detected_genes",
+    "max_pct_mito": "pct_mito",
+    "max_pct_ribo": "pct_ribo",
+}
+
+
+def qc_metrics(counts: pd.Series, mito_genes=None, ribo_genes=None) -> dict:
+    """Per-sample QC: ``library_size``, ``detected_genes``, ``pct_mito``, ``pct_ribo``.
+
+    Computed with plain numpy (the same numbers as scanpy's ``calculate_qc_metrics``
+    ``total_counts``, ``n_genes_by_counts`` and ``pct_counts_<var>``, in percent 0-100).
+    Mitochondrial genes are ``mito_genes`` when given (e.g. Ensembl ids), otherwise ids
+    starting with ``MT-`` (any case); ribosomal genes are ``ribo_genes`` when given,
+    otherwise ids starting with ``RPS`` or ``RPL`` (any case; the usual prefix rule, which
+    also catches e.g. the RPS6K kinases). Percentages are NaN for an empty library.
+    """
+    values = counts.to_numpy(dtype="float64")
+    ids = counts.index.astype(str)
+    if mito_genes is None:
+        mito = ids.str.upper().str.startswith("MT-")
+    else:
+        mito = ids.isin([str(g) for g in mito_genes])
+    if ribo_genes is None:
+        ribo = ids.str.upper().str.startswith(("RPS", "RPL"))
+    else:
+        ribo = ids.isin([str(g) for g in ribo_genes])
+    total = float(values.sum())
+
+    def pct(mask) -> float:
+        return float(100.0 * values[np.asarray(mask)].sum() / total) if total > 0 else np.nan
+
+    return {
+        "library_size": total,
+        "detected_genes": int((values > 0).sum()),
+        "pct_mito": pct(mito),
+        "pct_ribo": pct(ribo),
+    }
+
+
+def check_qc(metrics: dict, thresholds: dict | None, patient_id: str, path=None) -> None:
+    """Raise InputError listing every violated QC threshold; a None threshold is not checked.
+
+    ``thresholds`` keys: ``min_library_size``, ``min_detected_genes``, ``max_pct_mito``,
+    ``max_pct_ribo`` (config ``rnaseq.qc.<name>``). A NaN metric fails its threshold.
+    """
+    thresholds = thresholds or {}
+    unknown = sorted(set(thresholds) - set(QC_THRESHOLDS))
+    if unknown:
+        raise InputError(
+            f"unknown RNA-seq QC threshold(s) {unknown}",
+            fix=f"use only {sorted(QC_THRESHOLDS)} under rnaseq.qc in config",
+        )
+    failed = []
+    for name, metric in QC_THRESHOLDS.items():
+        limit = thresholds.get(name)
+        if limit is None:
+            continue
+        value = metrics[metric]
+        ok = value >= limit if name.startswith("min_") else value <= limit
+        if not ok:
+            relation = "below minimum" if name.startswith("min_") else "above maximum"
+            failed.append((name, f"{metric} = {value:g} is {relation} {name} = {limit:g}"))
+    if failed:
+        names = ", ".join(f"rnaseq.qc.{name}" for name, _ in failed)
+        raise InputError(
+            "RNA-seq QC failed: " + "; ".join(text for _, text in failed),
+            patient=patient_id,
+            path=path,
+            fix=f"exclude the sample or relax {names} in config",
+        )
 
 
 def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
@@ -76,6 +325,9 @@ def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
     return pd.Series(np.asarray(adata.X).ravel(), index=adata.var_names, dtype="float64")
 
 
-def extract(path, patient_id: str, target_sum: float = 1e6) -> pd.Series:
-    """Read and normalise one patient's counts: log1p(CPM) per gene."""
-    return normalise(read_counts(path, patient_id), target_sum=target_sum)
+def extract(
+    path, patient_id: str, target_sum: float = 1e6, *, strand: str = "unstranded"
+) -> pd.Series:
+    """Read one patient's counts (any supported format), clean gene ids, log1p(CPM) per gene."""
+    counts = clean_gene_ids(read_sample(path, patient_id, strand=strand))
+    return normalise(counts, target_sum=target_sum)
