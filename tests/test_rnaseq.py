@@ -379,3 +379,15 @@ def test_qc_on_a_read_sample(tmp_path):
     assert metrics["pct_mito"] == pytest.approx(100 * 4410 / metrics["library_size"])
     with pytest.raises(InputError, match="max_pct_mito"):
         rnaseq.check_qc(metrics, {"max_pct_mito": 5}, "P001", path)
+
+
+def test_qc_record_keeps_metrics_and_records_failures(tmp_path):
+    path = tmp_path / "s.tsv"
+    path.write_text("gene\tcount\nMT-CO1\t900\nACTB\t100\n", encoding="utf-8")
+    good = rnaseq.qc_record(path, "P1", {"max_pct_mito": 95})
+    assert good["status"] == "ok" and good["pct_mito"] == pytest.approx(90.0)
+    bad = rnaseq.qc_record(path, "P1", {"max_pct_mito": 50})
+    assert bad["status"] == "error" and "pct_mito" in bad["problem"]
+    assert bad["library_size"] == 1000 and "rnaseq.qc.max_pct_mito" in bad["fix"]
+    missing = rnaseq.qc_record(tmp_path / "none.tsv", "P2", None)
+    assert missing["status"] == "error" and "does not exist" in missing["problem"]

@@ -94,6 +94,9 @@ def test_outputs_and_ranked_summary(study):
     assert list(summary["rank"]) == [1, 2, 3, 4]
     assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
     assert "| Rank |" in (results / "summary.md").read_text(encoding="utf-8")
+    rnaseq_qc = pd.read_csv(results / "qa/rnaseq.tsv", sep="\t")
+    assert (rnaseq_qc["status"] == "ok").all() and (rnaseq_qc["library_size"] > 1e5).all()
+    assert rnaseq_qc["pct_mito"].between(0, 100).all()
     availability = pd.read_csv(results / "availability.tsv", sep="\t", index_col=0)
     assert availability["clinical"].all() and not availability["rnaseq"].all()
     predictions = pd.read_csv(

@@ -54,7 +54,7 @@ rule radiomics_qa_table:
     conda:
         ENV
     script:
-        "../scripts/radiomics_qa_table.py"
+        "../scripts/qa_table.py"
 
 
 rule radiomics_perturbed:

@@ -22,10 +22,8 @@ import io
 import re
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 
 from radiotx.errors import InputError
 
@@ -316,6 +314,10 @@ def check_qc(metrics: dict, thresholds: dict | None, patient_id: str, path=None)
 
 def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
     """Counts per ``target_sum`` (CPM by default), then log1p, with scanpy."""
+    # imported here: the QC job of every sample needs neither, and scanpy takes seconds to load
+    import anndata as ad
+    import scanpy as sc
+
     adata = ad.AnnData(
         X=counts.to_numpy(dtype="float64", copy=True)[np.newaxis, :],  # scanpy works in place
         var=pd.DataFrame(index=counts.index.astype(str)),
@@ -331,3 +333,17 @@ def extract(
     """Read one patient's counts (any supported format), clean gene ids, log1p(CPM) per gene."""
     counts = clean_gene_ids(read_sample(path, patient_id, strand=strand))
     return normalise(counts, target_sum=target_sum)
+
+
+def qc_record(path, patient_id: str, thresholds: dict | None, strand: str = "unstranded"):
+    """The QC record of one sample; never raises for bad input (the error is recorded)."""
+    entry = {"patient_id": patient_id, "rnaseq": str(path)}
+    try:
+        counts = clean_gene_ids(read_sample(path, patient_id, strand=strand))
+        metrics = qc_metrics(counts)
+        entry.update({k: float(v) for k, v in metrics.items()})
+        check_qc(metrics, thresholds, patient_id, path)
+        entry.update(status="ok", problem="", fix="")
+    except InputError as err:
+        entry.update(status="error", problem=err.problem, fix=err.fix, file=err.path)
+    return entry

@@ -1,4 +1,4 @@
-"""The cohort's radiomics QA table: one row per patient, failures included."""
+"""A cohort QA table (radiomics or RNA-seq): one row per patient, failures included."""
 
 from radiotx import logs
 from radiotx.features import qa
