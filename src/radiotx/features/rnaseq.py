@@ -33,15 +33,13 @@ FORMAT_FIX = "provide a TSV with columns 'gene' and 'count' (one row per gene, r
 def read_counts(path, patient_id: str) -> pd.Series:
     """Read one sample's raw counts (TSV/CSV with columns gene, count; gzip allowed)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(
-            "RNA-seq file does not exist",
-            patient=patient_id,
-            path=path,
-            fix="correct the 'rnaseq' path in the patient sheet, or leave it empty",
-        )
-    sep = "," if ".csv" in path.suffixes else "\t"
-    table = pd.read_csv(path, sep=sep)
+    return _read_plain(_read_text(path, patient_id), path, patient_id)
+
+
+def _read_plain(text: str, path: Path, patient_id: str) -> pd.Series:
+    """A 'gene'/'count' table, tab or comma separated (as its header line shows)."""
+    header = text.splitlines()[0] if text.strip() else ""
+    table = pd.read_csv(io.StringIO(text), sep="\t" if "\t" in header else ",")
     if not {"gene", "count"} <= set(table.columns):
         raise InputError(
             f"columns {list(table.columns)} lack 'gene' and 'count'",
@@ -159,9 +157,7 @@ def read_sample(path, patient_id: str, *, strand: str = "unstranded") -> pd.Seri
             fix=UNKNOWN_FIX,
         )
     if kind == "plain":
-        sep = "\t" if "\t" in text.splitlines()[0] else ","
-        table = pd.read_csv(io.StringIO(text), sep=sep)
-        return _validated(table["gene"], table["count"], patient_id, path, FORMAT_FIX)
+        return _read_plain(text, path, patient_id)
     if kind == "salmon":
         table = pd.read_csv(io.StringIO(text), sep="\t")
         fix = "provide salmon's quant.sf unchanged (column NumReads holds the counts)"
