@@ -79,7 +79,6 @@ def test_read_counts_csv_and_gzip(tmp_path):
         ("cols.tsv", "symbol\treads\nA\t1\n", "lack 'gene' and 'count'"),
         ("neg.tsv", "gene\tcount\nA\t1\nB\t-2\n", "first: B"),
         ("nan.tsv", "gene\tcount\nA\t1\nB\tmany\n", "first: B"),
-        ("dup.tsv", "gene\tcount\nA\t1\nB\t2\nA\t3\n", "gene A appears more than once"),
         ("zero.tsv", "gene\tcount\nA\t0\nB\t0\n", "library is empty"),
     ],
 )
@@ -93,6 +92,15 @@ def test_read_counts_errors_name_patient_file_and_fix(tmp_path, name, text, prob
     assert "patient P042" in message
     assert str(path) in message
     assert "Fix:" in message
+
+
+def test_duplicated_genes_are_summed_for_counts_and_averaged_for_expression(tmp_path):
+    counts = tmp_path / "dup.tsv"
+    counts.write_text("gene\tcount\nA\t1\nB\t2\nA\t3\n", encoding="utf-8")
+    assert rnaseq.read(counts, "P1").to_dict() == {"A": 4.0, "B": 2.0}
+    expression = tmp_path / "dup_expr.tsv"
+    expression.write_text("gene\texpression\nA\t1.5\nB\t-2\nA\t0.5\n", encoding="utf-8")
+    assert rnaseq.read(expression, "P1", values="normalised").to_dict() == {"A": 1.0, "B": -2.0}
 
 
 def test_read_counts_missing_file(tmp_path):

@@ -349,7 +349,7 @@ def test_check_qc_violations(tmp_path, name, limit, metric, shown):
     message = str(info.value)
     assert "patient P042" in message and str(path) in message
     assert shown in message and f"{name} = {limit:g}" in message
-    assert f"Fix: exclude the sample or relax rnaseq.qc.{name} in config" in message
+    assert f"Fix: relax rnaseq.qc.{name}, or set rnaseq.qc.on_fail: exclude" in message
     assert info.value.patient == "P042"
 
 
@@ -391,3 +391,120 @@ def test_qc_record_keeps_metrics_and_records_failures(tmp_path):
     assert bad["library_size"] == 1000 and "rnaseq.qc.max_pct_mito" in bad["fix"]
     missing = rnaseq.qc_record(tmp_path / "none.tsv", "P2", None)
     assert missing["status"] == "error" and "does not exist" in missing["problem"]
+
+
+# ------------------------------------------------------------------- normalised input
+
+
+def test_normalised_expression_is_used_as_given(tmp_path):
+    path = tmp_path / "P7.tsv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("gene\texpression\nENSG00000141510.17\t-1.25\nTP53\t0.5\nGAPDH\t3\n")
+    result = rnaseq.extract(path, "P7", values="normalised")
+    assert result.to_dict() == {"ENSG00000141510": -1.25, "TP53": 0.5, "GAPDH": 3.0}
+    record = rnaseq.qc_record(path, "P7", None, values="normalised")
+    assert record["status"] == "ok" and record["detected_genes"] == 3
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("gene\tcount\nA\t1\n", "lack 'gene' and 'expression'"),
+        ("gene\texpression\nA\t1\nB\tinf\n", "first: B"),
+        ("gene\texpression\nA\t1\nB\t\n", "first: B"),
+    ],
+)
+def test_normalised_expression_errors(tmp_path, text, problem):
+    path = write(tmp_path / "e.tsv", text)
+    with pytest.raises(InputError, match=problem) as info:
+        rnaseq.read(path, "P9", values="normalised")
+    assert "patient P9" in str(info.value) and "rnaseq.values" in str(info.value)
+
+
+# --------------------------------------------------------------------------- QC exclusion
+
+
+def test_qc_failure_is_an_exclusion_when_configured(tmp_path):
+    path = tmp_path / "s.tsv"
+    path.write_text("gene\tcount\nMT-CO1\t900\nACTB\t100\n", encoding="utf-8")
+    excluded = rnaseq.qc_record(path, "P1", {"max_pct_mito": 50}, on_fail="exclude")
+    assert excluded["status"] == "excluded" and "pct_mito = 90" in excluded["problem"]
+    assert "on_fail: exclude" in rnaseq.qc_record(path, "P1", {"max_pct_mito": 50})["fix"]
+    # an unreadable file is never excluded silently: it stays an error to fix
+    broken = rnaseq.qc_record(tmp_path / "none.tsv", "P2", {"max_pct_mito": 50}, on_fail="exclude")
+    assert broken["status"] == "error"
+
+
+# ----------------------------------------------------------------------------- matrices
+
+MATRIX = pd.DataFrame(
+    {"P1": [10.0, 0.0, 5.0], "P2": [3.0, 8.0, 1.0], "007": [0.0, 2.0, 9.0]},
+    index=pd.Index(["ENSG00000141510.17", "ENSG00000111640.15", "TP53"], name="gene"),
+)
+
+
+@pytest.mark.parametrize("name", ["m.tsv", "m.tsv.gz", "m.csv", "m.csv.gz"])
+def test_read_matrix_tables(tmp_path, name):
+    path = tmp_path / name
+    MATRIX.to_csv(path, sep="," if ".csv" in name else "\t")
+    frame = rnaseq.read_matrix(path)
+    assert list(frame.index) == ["P1", "P2", "007"]  # ids keep leading zeros
+    assert list(frame.columns) == list(MATRIX.index)
+    np.testing.assert_array_equal(frame.to_numpy(), MATRIX.T.to_numpy())
+    assert rnaseq.matrix_patients(path) == ["P1", "P2", "007"]
+
+
+def test_read_matrix_h5ad_with_layer(tmp_path):
+    adata = ad.AnnData(
+        X=MATRIX.T.to_numpy() / 2,
+        obs=pd.DataFrame(index=list(MATRIX.columns)),
+        var=pd.DataFrame(index=list(MATRIX.index)),
+        layers={"counts": MATRIX.T.to_numpy()},
+    )
+    path = tmp_path / "m.h5ad"
+    adata.write_h5ad(path)
+    assert rnaseq.matrix_patients(path) == ["P1", "P2", "007"]
+    np.testing.assert_array_equal(rnaseq.read_matrix(path).to_numpy(), MATRIX.T.to_numpy() / 2)
+    counts = rnaseq.read_matrix(path, layer="counts")
+    np.testing.assert_array_equal(counts.to_numpy(), MATRIX.T.to_numpy())
+    with pytest.raises(InputError, match="layer 'raw'") as info:
+        rnaseq.read_matrix(path, layer="raw")
+    assert "rnaseq.layer" in str(info.value)
+
+
+def test_read_matrix_errors(tmp_path):
+    bad = MATRIX.astype(object)
+    bad.loc["TP53", "P2"] = "n/a?"
+    path = tmp_path / "bad.tsv"
+    bad.to_csv(path, sep="\t")
+    with pytest.raises(InputError, match="non-numeric value in gene 'TP53'") as info:
+        rnaseq.read_matrix(path)
+    assert "patient P2" in str(info.value)
+    with pytest.raises(InputError, match="does not exist"):
+        rnaseq.read_matrix(tmp_path / "absent.tsv")
+
+
+def test_split_matrix_gives_the_same_features_as_per_patient_files(tmp_path):
+    path = tmp_path / "m.tsv"
+    MATRIX.to_csv(path, sep="\t")
+    frame = rnaseq.read_matrix(path)
+    for patient in frame.index:
+        sample = tmp_path / f"{patient}.tsv"
+        rnaseq.write_sample(frame.loc[patient], sample)
+        direct = rnaseq.normalise(rnaseq.clean_gene_ids(MATRIX[patient]))
+        pd.testing.assert_series_equal(rnaseq.extract(sample, patient), direct, check_names=False)
+
+
+def test_common_genes():
+    features = pd.DataFrame(
+        {"A": [1.0, 2.0, 3.0], "B": [1.0, np.nan, 2.0], "C": [0.0, 1.0, 1.0]},
+        index=["P1", "P2", "P3"],
+    )
+    kept, dropped = rnaseq.common_genes(features)
+    assert list(kept.columns) == ["A", "C"] and dropped == ["B"]
+    mixed = pd.DataFrame(
+        {"ENSG00000141510": [1.0, np.nan], "TP53": [np.nan, 2.0]}, index=["P1", "P2"]
+    )
+    with pytest.raises(InputError, match="share no gene id") as info:
+        rnaseq.common_genes(mixed)
+    assert "one id type" in str(info.value)

@@ -56,6 +56,13 @@ def read_sheet(path) -> pd.DataFrame:
     return sheet.set_index("patient_id", drop=False)
 
 
+def sheet_of(patients) -> pd.DataFrame:
+    """A patient sheet with no per-patient files, for studies whose data are tables only."""
+    ids = [str(p).strip() for p in patients]
+    sheet = pd.DataFrame({"patient_id": ids, **{c: "" for c in SHEET_COLUMNS[1:]}})
+    return sheet.set_index("patient_id", drop=False)
+
+
 def patients_with(sheet: pd.DataFrame, *columns: str) -> list[str]:
     """Patients whose sheet has a non-empty value in every one of ``columns``."""
     present = np.ones(len(sheet), dtype=bool)

@@ -75,6 +75,46 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     fig.clear()
 
 
+QC_PANELS = {  # metric -> (threshold, axis label, log scale)
+    "library_size": ("min_library_size", "library size (reads)", True),
+    "detected_genes": ("min_detected_genes", "detected genes", False),
+    "pct_mito": ("max_pct_mito", "mitochondrial reads (%)", False),
+    "pct_ribo": ("max_pct_ribo", "ribosomal reads (%)", False),
+}
+QC_COLOURS = {"ok": "tab:blue", "excluded": "tab:orange", "error": "tab:red"}
+
+
+def plot_rnaseq_qc(table: pd.DataFrame, thresholds: dict | None, path: str | Path) -> None:
+    """One strip per QC metric (a dot per sample, in sheet order), its threshold dashed,
+    samples coloured by QC status. Metrics absent from the table are left out."""
+    thresholds = thresholds or {}
+    panels = [m for m in QC_PANELS if m in table.columns and table[m].notna().any()]
+    fig = Figure(figsize=(3.2 * max(len(panels), 1), 3.4))
+    FigureCanvasAgg(fig)
+    status = table["status"].fillna("error") if "status" in table else pd.Series("ok", table.index)
+    for i, metric in enumerate(panels):
+        limit_name, label, log = QC_PANELS[metric]
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(table))
+        for name, colour in QC_COLOURS.items():
+            rows = (status == name).to_numpy()
+            if rows.any():
+                ax.scatter(jitter[rows], table.loc[rows, metric], s=12, color=colour, label=name)
+        limit = thresholds.get(limit_name)
+        if limit is not None:
+            ax.axhline(limit, ls="--", color="black", lw=1, label=limit_name)
+        if log:
+            ax.set_yscale("log")
+        ax.set(xticks=[], xlim=(-0.6, 0.6), ylabel=label)
+        ax.set_title(f"{metric} (n={int(table[metric].notna().sum())})", fontsize="small")
+        if i == 0:
+            ax.legend(fontsize="x-small", loc="best")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    fig.clear()
+
+
 # --------------------------------------------------------------------------- summary table
 
 

@@ -1,8 +1,23 @@
+if not config["patients"]:
+
+    rule patient_sheet:
+        output:
+            SHEET_FILE,
+        log:
+            "logs/patient_sheet.log",
+        conda:
+            ENV
+        params:
+            patients=list(SHEET.index),
+        script:
+            "../scripts/patient_sheet.py"
+
+
 rule gather:
     input:
         radiomics=feature_files("radiomics"),
         rnaseq=feature_files("rnaseq"),
-        sheet=config["patients"],
+        sheet=SHEET_FILE,
         clinical=config["clinical"]["table"],
     output:
         cohort="results/cohort.h5mu",
@@ -24,7 +39,7 @@ rule gather:
 
 rule splits:
     input:
-        sheet=config["patients"],
+        sheet=SHEET_FILE,
         clinical=config["clinical"]["table"],
     output:
         "results/splits/{endpoint}.tsv",

@@ -15,14 +15,41 @@ os.environ.update(
 )
 
 from radiotx import cohort
+from radiotx.errors import InputError
+from radiotx.features import rnaseq
 
 validate(config, "../schemas/config.schema.yaml")
 
-SHEET = cohort.read_sheet(config["patients"])
+# One expression matrix with every patient replaces the sheet's per-patient rnaseq files.
+MATRIX = config["rnaseq"]["matrix"]
+MATRIX_PATIENTS = rnaseq.matrix_patients(MATRIX) if MATRIX else []
+# Without a patient sheet the cohort is the matrix's patients, or the clinical table's.
+SHEET_FILE = config["patients"] or "results/patients.tsv"
+if config["patients"]:
+    SHEET = cohort.read_sheet(config["patients"])
+else:
+    SHEET = cohort.sheet_of(
+        MATRIX_PATIENTS
+        or cohort.read_clinical(
+            config["clinical"]["table"], config["clinical"]["id_column"]
+        ).index
+    )
 validate(SHEET, "../schemas/patients.schema.yaml")
 
 RADIOMICS_PATIENTS = cohort.patients_with(SHEET, "image", "mask")
-RNASEQ_PATIENTS = cohort.patients_with(SHEET, "rnaseq")
+if MATRIX:
+    RNASEQ_PATIENTS = [p for p in SHEET.index if p in set(MATRIX_PATIENTS)]
+else:
+    RNASEQ_PATIENTS = cohort.patients_with(SHEET, "rnaseq")
+RNASEQ_THRESHOLDS = {k: v for k, v in config["rnaseq"]["qc"].items() if k != "on_fail"}
+if config["rnaseq"]["values"] == "normalised" and any(
+    v is not None for v in RNASEQ_THRESHOLDS.values()
+):
+    raise InputError(
+        "rnaseq.qc thresholds are set for normalised expression, which has no counts",
+        path="config/config.yaml",
+        fix="leave the rnaseq.qc thresholds empty (null), or give raw counts",
+    )
 ENDPOINTS = list(config["endpoints"])
 PIPELINES = list(config["pipelines"])
 CLASSIFIERS = config["model"]["classifiers"]
@@ -54,6 +81,20 @@ def demo_files():
         for path in SHEET[column]
         if path and os.path.commonpath([outdir, os.path.normpath(path)]) == outdir
     ]
+
+
+def rnaseq_file(wildcards):
+    """The patient's RNA-seq file: a column of the matrix, or the sheet's file."""
+    if MATRIX:
+        return f"results/rnaseq/samples/{wildcards.patient}.tsv"
+    return SHEET.at[wildcards.patient, "rnaseq"]
+
+
+def rnaseq_input(wildcards):
+    """Input function: the patient's RNA-seq file when it exists or a rule makes it."""
+    if MATRIX:
+        return [rnaseq_file(wildcards)]
+    return existing("rnaseq")(wildcards)
 
 
 def existing(column):

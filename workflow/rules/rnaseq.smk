@@ -1,6 +1,24 @@
+if MATRIX:
+
+    rule rnaseq_split:
+        input:
+            MATRIX,
+        output:
+            expand("results/rnaseq/samples/{patient}.tsv", patient=RNASEQ_PATIENTS),
+        log:
+            "logs/rnaseq_split.log",
+        conda:
+            ENV
+        params:
+            layer=config["rnaseq"]["layer"],
+            values=config["rnaseq"]["values"],
+        script:
+            "../scripts/rnaseq_split.py"
+
+
 rule rnaseq_qc:
     input:
-        existing("rnaseq"),
+        rnaseq_input,
     output:
         "results/qa/rnaseq/{patient}.json",
     log:
@@ -8,16 +26,18 @@ rule rnaseq_qc:
     conda:
         ENV
     params:
-        path=lambda wildcards: SHEET.at[wildcards.patient, "rnaseq"],
-        thresholds=config["rnaseq"]["qc"],
+        path=rnaseq_file,
+        thresholds=RNASEQ_THRESHOLDS,
+        on_fail=config["rnaseq"]["qc"]["on_fail"],
         strand=config["rnaseq"]["strand"],
+        values=config["rnaseq"]["values"],
     script:
         "../scripts/rnaseq_qc.py"
 
 
 rule rnaseq:
     input:
-        counts=existing("rnaseq"),
+        counts=rnaseq_input,
         qc="results/qa/rnaseq/{patient}.json",
     output:
         "results/features/rnaseq/{patient}.parquet",
@@ -30,6 +50,7 @@ rule rnaseq:
     params:
         target_sum=config["rnaseq"]["target_sum"],
         strand=config["rnaseq"]["strand"],
+        values=config["rnaseq"]["values"],
     script:
         "../scripts/rnaseq.py"
 
@@ -49,3 +70,22 @@ rule rnaseq_qc_table:
         ENV
     script:
         "../scripts/qa_table.py"
+
+
+rule rnaseq_qc_plot:
+    input:
+        "results/qa/rnaseq.tsv",
+    output:
+        report(
+            "results/qa/rnaseq_qc.png",
+            caption="../report/rnaseq_qc_plot.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/rnaseq_qc_plot.log",
+    conda:
+        ENV
+    params:
+        thresholds=RNASEQ_THRESHOLDS,
+    script:
+        "../scripts/rnaseq_qc_plot.py"

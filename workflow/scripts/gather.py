@@ -1,16 +1,24 @@
 """One patient-keyed MuData with every modality, the endpoints and the availability mask."""
 
+import logging
+
 from radiotx import cohort, logs
-from radiotx.features import read_rows
+from radiotx.features import read_rows, rnaseq
 
 logs.to_file(snakemake.log[0])
 clinical_cfg = snakemake.params.clinical
 path = snakemake.input.clinical
 sheet = cohort.read_sheet(snakemake.input.sheet)
 table = cohort.for_patients(cohort.read_clinical(path, clinical_cfg["id_column"]), sheet, path)
+expression, dropped = rnaseq.common_genes(read_rows(snakemake.input.rnaseq))
+if dropped:
+    logging.warning(
+        "%d genes are not measured in every RNA-seq sample and are left out (first: %s)",
+        len(dropped), ", ".join(dropped[:5]),
+    )  # fmt: skip
 modalities = {
     "radiomics": read_rows(snakemake.input.radiomics),
-    "rnaseq": read_rows(snakemake.input.rnaseq),
+    "rnaseq": expression,
     "clinical": cohort.encode_clinical(
         table, clinical_cfg["numeric"], clinical_cfg["categorical"], path
     ),

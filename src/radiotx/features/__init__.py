@@ -17,9 +17,18 @@ def write_row(features: pd.Series, patient_id: str, path) -> None:
     frame.to_parquet(path)
 
 
+def write_none(path) -> None:
+    """Write an empty table: the patient has no features of this modality (e.g. the sample
+    was excluded by QC). The file still exists, so the workflow knows the job ran."""
+    frame = pd.DataFrame(index=pd.Index([], name="patient_id", dtype=str))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+
+
 def read_rows(paths) -> pd.DataFrame:
-    """Stack per-patient parquet rows into one patient-by-feature table."""
-    frames = [pd.read_parquet(p) for p in paths]
+    """Stack per-patient parquet rows into one patient-by-feature table (empty tables, of
+    patients without features, add no row)."""
+    frames = [f for f in (pd.read_parquet(p) for p in paths) if len(f)]
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, axis=0, join="outer")

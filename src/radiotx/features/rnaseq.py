@@ -4,6 +4,11 @@ Everything here uses only the sample's own counts (no cohort statistics), so it 
 run per patient before any split. Anything fitted across samples (HVG choice, scaling, PCA)
 belongs inside the training folds.
 
+Inputs are raw counts (the default) or expression that is already normalised and on a log
+scale, declared as such in config (``rnaseq.values: normalised``): it is used as given, with
+no CPM or log step. Per-patient files, or one matrix with every patient (:func:`read_matrix`,
+split into per-patient files by the workflow).
+
 Supported count files (detected from the content; gzip allowed, by name or by magic bytes):
 
 * ``gene<TAB>count`` table (``.csv``: comma separated), see :func:`read_counts`;
@@ -28,6 +33,11 @@ import pandas as pd
 from radiotx.errors import InputError
 
 FORMAT_FIX = "provide a TSV with columns 'gene' and 'count' (one row per gene, raw counts)"
+EXPRESSION_FIX = (
+    "provide a TSV with columns 'gene' and 'expression' (one row per gene, normalised "
+    "log-scale values), or set rnaseq.values: counts for raw counts"
+)
+VALUES = ("counts", "normalised")
 
 
 def read_counts(path, patient_id: str) -> pd.Series:
@@ -36,10 +46,44 @@ def read_counts(path, patient_id: str) -> pd.Series:
     return _read_plain(_read_text(path, patient_id), path, patient_id)
 
 
-def _read_plain(text: str, path: Path, patient_id: str) -> pd.Series:
-    """A 'gene'/'count' table, tab or comma separated (as its header line shows)."""
+def read_expression(path, patient_id: str) -> pd.Series:
+    """Read one sample's normalised expression (columns gene, expression; gzip allowed).
+
+    Values may be negative (e.g. z-scores) but must be finite; ids are returned as in the
+    file (duplicates included: :func:`clean_gene_ids` collapses them).
+    """
+    path = Path(path)
+    text = _read_text(path, patient_id)
+    table = _plain_table(text)
+    if not {"gene", "expression"} <= set(table.columns):
+        raise InputError(
+            f"columns {list(table.columns)} lack 'gene' and 'expression'",
+            patient=patient_id,
+            path=path,
+            fix=EXPRESSION_FIX,
+        )
+    values = pd.to_numeric(table["expression"], errors="coerce")
+    bad = table["gene"][~np.isfinite(values.to_numpy(dtype="float64"))]
+    if len(bad):
+        raise InputError(
+            f"{len(bad)} genes have missing or non-finite expression (first: {bad.iloc[0]})",
+            patient=patient_id,
+            path=path,
+            fix=EXPRESSION_FIX,
+        )
+    ids = pd.Index(table["gene"].astype(str), name="gene")
+    return pd.Series(values.to_numpy(dtype="float64"), index=ids)
+
+
+def _plain_table(text: str) -> pd.DataFrame:
+    """A two-column table, tab or comma separated (as its header line shows)."""
     header = text.splitlines()[0] if text.strip() else ""
-    table = pd.read_csv(io.StringIO(text), sep="\t" if "\t" in header else ",")
+    return pd.read_csv(io.StringIO(text), sep="\t" if "\t" in header else ",")
+
+
+def _read_plain(text: str, path: Path, patient_id: str) -> pd.Series:
+    """A 'gene'/'count' table."""
+    table = _plain_table(text)
     if not {"gene", "count"} <= set(table.columns):
         raise InputError(
             f"columns {list(table.columns)} lack 'gene' and 'count'",
@@ -105,7 +149,8 @@ def detect_format(text: str) -> str | None:
 
 
 def _validated(ids: pd.Series, values: pd.Series, patient_id: str, path: Path, fix: str):
-    """Raw counts as a float Series indexed by gene; rejects bad, duplicated or empty data."""
+    """Raw counts as a float Series indexed by gene; rejects bad or empty data. Duplicated
+    ids are kept (:func:`clean_gene_ids` sums them)."""
     counts = pd.to_numeric(values, errors="coerce")
     bad = ids[counts.isna() | (counts < 0)]
     if len(bad):
@@ -114,14 +159,6 @@ def _validated(ids: pd.Series, values: pd.Series, patient_id: str, path: Path, f
             patient=patient_id,
             path=path,
             fix=fix,
-        )
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise InputError(
-            f"gene {dup.iloc[0]} appears more than once",
-            patient=patient_id,
-            path=path,
-            fix="give each gene one row (sum or drop duplicated identifiers first)",
         )
     if counts.sum() <= 0:
         raise InputError(
@@ -210,16 +247,19 @@ _ENSEMBL_VERSIONED = re.compile(r"^(ENS[A-Z]*[0-9]{11})\.[0-9]+$")
 _PAR_Y = re.compile(r"^ENS[A-Z]*[0-9]{11}(\.[0-9]+)?_PAR_Y$")
 
 
-def clean_gene_ids(counts: pd.Series) -> pd.Series:
-    """Strip Ensembl version suffixes and sum the counts of ids that then coincide.
+def clean_gene_ids(counts: pd.Series, collapse: str = "sum") -> pd.Series:
+    """Strip Ensembl version suffixes and collapse the rows of ids that then coincide.
 
     * ``ENSG00000141510.17`` becomes ``ENSG00000141510`` (any ``ENS...`` gene/transcript id);
       other ids (gene symbols such as ``TP53`` or ``RP11-34P13.7``) are left untouched.
     * GENCODE ``..._PAR_Y`` rows (the copy of a pseudoautosomal gene on chromosome Y, e.g.
       ``ENSG00000002586.20_PAR_Y``) are dropped: they are not a distinct gene, and
       quantifiers assign the reads to the chromosome X copy, which is kept.
-    * Rows with the same id after cleaning (several versions of one gene) are collapsed by
-      summing their counts: reads counted under any version belong to that one gene.
+    * Rows with the same id after cleaning (several versions of one gene, or a symbol that
+      several loci share) are collapsed: ``collapse="sum"`` for counts (reads counted under
+      any of them belong to that gene), ``collapse="mean"`` for normalised log-scale values
+      (a sum of logs has no meaning). Only the sample's own values are used, so the rule is
+      safe before any split.
 
     Order is that of each id's first appearance; the input is not modified.
     """
@@ -227,13 +267,16 @@ def clean_gene_ids(counts: pd.Series) -> pd.Series:
     keep = ~ids.str.match(_PAR_Y)
     cleaned = ids[keep].str.replace(_ENSEMBL_VERSIONED, r"\1", regex=True)
     kept = pd.Series(counts.to_numpy()[keep], index=cleaned, name=counts.name)
-    result = kept if kept.index.is_unique else kept.groupby(level=0, sort=False).sum()
+    if collapse not in ("sum", "mean"):
+        raise ValueError(f"collapse must be 'sum' or 'mean', not {collapse!r}")
+    result = kept if kept.index.is_unique else kept.groupby(level=0, sort=False).agg(collapse)
     result.index.name = counts.index.name
     return result.astype("float64")
 
 
 # ---------------------------------------------------------------------------- QC
 
+QC_FAILED = "RNA-seq QC failed: "
 QC_THRESHOLDS = {
     "min_library_size": "library_size",
     "min_detected_genes": "detected_genes",
@@ -301,10 +344,11 @@ def check_qc(metrics: dict, thresholds: dict | None, patient_id: str, path=None)
     if failed:
         names = ", ".join(f"rnaseq.qc.{name}" for name, _ in failed)
         raise InputError(
-            "RNA-seq QC failed: " + "; ".join(text for _, text in failed),
+            QC_FAILED + "; ".join(text for _, text in failed),
             patient=patient_id,
             path=path,
-            fix=f"exclude the sample or relax {names} in config",
+            fix=f"relax {names}, or set rnaseq.qc.on_fail: exclude in config to leave the "
+            "sample out",
         )
 
 
@@ -323,23 +367,165 @@ def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
     return pd.Series(np.asarray(adata.X).ravel(), index=adata.var_names, dtype="float64")
 
 
+def read(path, patient_id: str, *, values: str = "counts", strand: str = "unstranded"):
+    """One patient's sample with clean gene ids: raw counts (any supported format, duplicate
+    ids summed) or normalised expression (``gene``/``expression`` table, duplicates averaged).
+    """
+    if values not in VALUES:
+        raise ValueError(f"values must be one of {VALUES}, not {values!r}")
+    if values == "normalised":
+        return clean_gene_ids(read_expression(path, patient_id), collapse="mean")
+    return clean_gene_ids(read_sample(path, patient_id, strand=strand))
+
+
 def extract(
-    path, patient_id: str, target_sum: float = 1e6, *, strand: str = "unstranded"
+    path,
+    patient_id: str,
+    target_sum: float = 1e6,
+    *,
+    strand: str = "unstranded",
+    values: str = "counts",
 ) -> pd.Series:
-    """Read one patient's counts (any supported format), clean gene ids, log1p(CPM) per gene."""
-    counts = clean_gene_ids(read_sample(path, patient_id, strand=strand))
-    return normalise(counts, target_sum=target_sum)
+    """One patient's expression features: log1p(CPM) of the counts, or the normalised
+    values as given."""
+    sample = read(path, patient_id, values=values, strand=strand)
+    return sample if values == "normalised" else normalise(sample, target_sum=target_sum)
 
 
-def qc_record(path, patient_id: str, thresholds: dict | None, strand: str = "unstranded"):
-    """The QC record of one sample; never raises for bad input (the error is recorded)."""
+def qc_record(
+    path,
+    patient_id: str,
+    thresholds: dict | None,
+    strand: str = "unstranded",
+    *,
+    values: str = "counts",
+    on_fail: str = "error",
+):
+    """The QC record of one sample; never raises for bad input (the problem is recorded).
+
+    ``status`` is ``ok``, ``error`` (unreadable or invalid file, or failed QC with
+    ``on_fail="error"``) or ``excluded`` (failed QC with ``on_fail="exclude"``: the patient
+    is then treated as having no RNA-seq). Normalised input has no counts, so its metrics
+    are only ``detected_genes`` (finite values) and its QC thresholds must be unset.
+    """
     entry = {"patient_id": patient_id, "rnaseq": str(path)}
     try:
-        counts = clean_gene_ids(read_sample(path, patient_id, strand=strand))
-        metrics = qc_metrics(counts)
+        sample = read(path, patient_id, values=values, strand=strand)
+        if values == "normalised":
+            metrics = {"detected_genes": int(len(sample))}
+        else:
+            metrics = qc_metrics(sample)
         entry.update({k: float(v) for k, v in metrics.items()})
         check_qc(metrics, thresholds, patient_id, path)
         entry.update(status="ok", problem="", fix="")
     except InputError as err:
-        entry.update(status="error", problem=err.problem, fix=err.fix, file=err.path)
+        failed_qc = err.problem.startswith(QC_FAILED)
+        status = "excluded" if failed_qc and on_fail == "exclude" else "error"
+        entry.update(status=status, problem=err.problem, fix=err.fix, file=err.path)
     return entry
+
+
+# ------------------------------------------------------------------------ matrices
+
+
+def read_matrix(path, *, layer: str = "") -> pd.DataFrame:
+    """Every patient's expression from one file, as a patients x genes frame.
+
+    * ``.h5ad``: an AnnData with patients as observations (``obs_names``) and genes as
+      variables; values from ``X``, or from ``layers[layer]`` when ``layer`` is given.
+    * otherwise a genes x patients table (TSV, or CSV by its ``.csv``/``.csv.gz`` name;
+      gzip allowed): the first column holds the gene ids, the header the patient ids.
+
+    Raises InputError for an unreadable file, duplicated patient ids or non-numeric values.
+    """
+    path = Path(path)
+    fix = (
+        "provide a genes x patients TSV/CSV (first column gene ids, header patient ids) "
+        "or an .h5ad with patients as observations"
+    )
+    if not path.exists():
+        raise InputError(
+            "expression matrix does not exist", path=path, fix="correct rnaseq.matrix in config"
+        )
+    if path.name.lower().endswith(".h5ad"):
+        import anndata as ad
+
+        adata = ad.read_h5ad(path)
+        if layer and layer not in adata.layers:
+            raise InputError(
+                f"layer '{layer}' is not in the AnnData (layers: {list(adata.layers)})",
+                path=path,
+                fix="correct rnaseq.layer in config, or leave it empty to use X",
+            )
+        data = adata.layers[layer] if layer else adata.X
+        data = data.toarray() if hasattr(data, "toarray") else np.asarray(data)
+        frame = pd.DataFrame(data, index=adata.obs_names.astype(str), columns=adata.var_names)
+    else:
+        sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
+        table = pd.read_csv(path, sep=sep, index_col=0)
+        frame = table.T
+        frame.index = frame.index.astype(str).str.strip()
+    frame.index.name = "patient_id"
+    frame.columns = frame.columns.astype(str)
+    dup = frame.index[frame.index.duplicated()]
+    if len(dup):
+        raise InputError(f"patient {dup[0]} appears more than once", path=path, fix=fix)
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    bad = numbers.isna() & frame.notna()
+    if bad.any().any():
+        patient = bad.any(axis=1).idxmax()
+        raise InputError(
+            f"non-numeric value in gene {bad.loc[patient].idxmax()!r}",
+            patient=patient,
+            path=path,
+            fix=fix,
+        )
+    return numbers.astype("float64")
+
+
+def matrix_patients(path) -> list[str]:
+    """Patient ids of a matrix, read without loading its values (for building the DAG)."""
+    path = Path(path)
+    if path.name.lower().endswith(".h5ad"):
+        import anndata as ad
+
+        adata = ad.read_h5ad(path, backed="r")
+        try:
+            return [str(p) for p in adata.obs_names]
+        finally:
+            adata.file.close()
+    sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
+    header = pd.read_csv(path, sep=sep, nrows=0, index_col=0)
+    return [str(p).strip() for p in header.columns]
+
+
+def write_sample(values: pd.Series, path, kind: str = "counts") -> None:
+    """One patient's column of a matrix as a per-patient file that :func:`read` reads
+    (``gene``/``count`` or ``gene``/``expression``). NaN cells (genes not measured for
+    this patient) are left out."""
+    column = "count" if kind == "counts" else "expression"
+    table = values.dropna().rename(column).rename_axis("gene").reset_index()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, sep="\t", index=False)
+
+
+def common_genes(features: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the genes measured in every patient; also return the dropped ones.
+
+    A gene absent from one sample's file is unknown, not zero, for that patient; models
+    need one gene space. When patients share no gene at all, their files use different
+    identifier types (e.g. Ensembl ids and symbols), which is an error.
+    """
+    complete = features.columns[features.notna().all(axis=0)]
+    if len(features) and not len(complete):
+        first, other = features.index[0], features.index[-1]
+        raise InputError(
+            f"the RNA-seq samples share no gene id (e.g. {first} has "
+            f"{features.loc[first].dropna().index[:2].tolist()}, {other} has "
+            f"{features.loc[other].dropna().index[:2].tolist()})",
+            patient=first,
+            fix="quantify every sample against one annotation with one id type "
+            "(Ensembl ids or gene symbols)",
+        )
+    dropped = [g for g in features.columns if g not in set(complete)]
+    return features[complete], dropped
