@@ -88,7 +88,7 @@ def test_generated_files_match_sheet(cohort):
         assert all(Path(p).is_file() for p in sheet[col])
     assert (sheet["rnaseq"] != "").tolist() == d["has_rnaseq"].tolist()
     assert all(Path(p).is_file() for p in sheet["rnaseq"] if p)
-    expected = {"clinical.tsv", "ground_truth.json", "patients.tsv"}
+    expected = {"clinical.tsv", "ground_truth.json", "patients.tsv", "gene_sets.gmt"}
     for col in ("image", "mask", "rnaseq"):
         expected |= {str(Path(p).relative_to(outdir)) for p in sheet[col] if p}
     assert set(_files(outdir)) == expected
@@ -325,3 +325,25 @@ def test_pyradiomics_shape_separates_classes(cohort):
     means = feats.groupby("label").mean()
     assert means.loc[1, "volume"] > means.loc[0, "volume"]
     assert feats["sphericity"].between(0.5, 1.0).all()
+
+
+def test_gene_sets_hold_the_planted_genes_and_random_ones():
+    sets = demo.gene_sets(seed=42)
+    model = demo.gene_model(seed=42)
+    assert set(sets["DEMO_RESPONSE_UP"]) == set(model.index[model["log2fc"] > 0])
+    assert set(sets["DEMO_RESPONSE_DOWN"]) == set(model.index[model["log2fc"] < 0])
+    randoms = [name for name in sets if name.startswith("DEMO_RANDOM_")]
+    assert len(randoms) == 4
+    for name in randoms:
+        assert (model.loc[sets[name], "log2fc"] == 0).all() and not model.loc[
+            sets[name], "mito"
+        ].any()
+    assert demo.gene_sets(seed=42) == sets
+
+
+def test_gene_sets_file_round_trips(tmp_path):
+    from radiotx.expression import read_gmt
+
+    sets = demo.gene_sets(seed=7)
+    demo.write_gene_sets(tmp_path / "sets.gmt", sets)
+    assert read_gmt(tmp_path / "sets.gmt") == sets

@@ -194,8 +194,24 @@ def modality(features: pd.DataFrame, name: str) -> ad.AnnData:
     )
 
 
-def build(modalities: dict[str, pd.DataFrame], labels: dict[str, pd.Series]) -> md.MuData:
-    """Assemble the MuData cohort with availability mask and endpoint labels in ``obs``.
+def batch_labels(table: pd.DataFrame, column: str, path=None) -> pd.Series:
+    """Each patient's batch or site (text; missing stays missing) from a clinical column."""
+    if column not in table.columns:
+        raise InputError(
+            f"batch column '{column}' is not in the clinical table",
+            path=path,
+            fix="correct rnaseq.preprocess.batch in config/config.yaml",
+        )
+    return table[column].astype("string").str.strip().astype("category")
+
+
+def build(
+    modalities: dict[str, pd.DataFrame],
+    labels: dict[str, pd.Series],
+    obs: dict[str, pd.Series] | None = None,
+) -> md.MuData:
+    """Assemble the MuData cohort with availability mask, endpoint labels and any other
+    patient attributes (``obs``, e.g. the batch) in ``obs``.
 
     The cohort is the union of patients that have at least one modality; each modality's
     AnnData holds only the patients that have it.
@@ -207,6 +223,8 @@ def build(modalities: dict[str, pd.DataFrame], labels: dict[str, pd.Series]) -> 
         mdata.obs[f"has_{name}"] = mdata.obs_names.isin(mdata.mod[name].obs_names)
     for name, values in labels.items():
         mdata.obs[name] = values.reindex(mdata.obs_names).to_numpy(dtype="float64")
+    for name, values in (obs or {}).items():  # other patient attributes, kept as they are
+        mdata.obs[name] = values.reindex(mdata.obs_names).to_numpy()
     return mdata
 
 

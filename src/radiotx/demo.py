@@ -64,7 +64,7 @@ TEXTURE_SD = (20.0, 31.0)
 TUMOUR_MEAN_HU = 30.0
 
 # Stream ids for per-patient generators; cohort-level streams use patient number 0.
-_DESIGN, _GENES = 0, 1
+_DESIGN, _GENES, _GENE_SETS = 0, 1, 2
 _TUMOUR, _IMAGE, _RNASEQ, _CLINICAL = 0, 1, 2, 3
 
 IMAGE_SIGNAL_FEATURES = [
@@ -440,6 +440,27 @@ def write_clinical(path: str | Path, table: pd.DataFrame):
     table.to_csv(path, sep="\t", index=False, na_rep="", float_format="%.1f", lineterminator="\n")
 
 
+def gene_sets(seed: int = 42, n_random: int = 4) -> dict[str, list[str]]:
+    """Gene sets for the demo: the planted up- and down-regulated genes (the "known
+    biology" of the demo endpoint) and random sets of unregulated genes of the same size,
+    whose scores should carry no signal."""
+    model = gene_model(seed)
+    up = list(model.index[model["log2fc"] > 0])
+    down = list(model.index[model["log2fc"] < 0])
+    null = np.array(model.index[(model["log2fc"] == 0) & ~model["mito"]])
+    rng = _rng(seed, 0, _GENE_SETS)
+    sets = {"DEMO_RESPONSE_UP": up, "DEMO_RESPONSE_DOWN": down}
+    for i in range(n_random):
+        sets[f"DEMO_RANDOM_{i + 1}"] = sorted(rng.choice(null, len(up), replace=False))
+    return sets
+
+
+def write_gene_sets(path: str | Path, sets: dict[str, list[str]]):
+    """Write gene sets as a GMT file (name, description, genes; tab separated)."""
+    lines = [f"{name}\tradiotx demo\t" + "\t".join(genes) for name, genes in sets.items()]
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 # ---------------------------------------------------------------------------- ground truth
 
 
@@ -512,6 +533,7 @@ def generate(
         if pat["has_rnaseq"]:
             write_rnaseq(row["rnaseq"], rnaseq_counts(pat["patient_id"], label, seed, model))
     write_clinical(root / "clinical.tsv", clinical_table(d, seed))
+    write_gene_sets(root / "gene_sets.gmt", gene_sets(seed))
     truth = ground_truth(d, seed, rnaseq_missing)
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     write_sheet(root / "patients.tsv", sheet)

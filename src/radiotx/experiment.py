@@ -15,6 +15,8 @@ from sklearn.model_selection import StratifiedKFold
 from radiotx import cohort, evaluate, models, report
 from radiotx.stability import StabilityFilter
 
+BATCH = "batch"  # obs column of the cohort with each patient's batch (ComBat)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -26,6 +28,7 @@ class Settings:
     smote_neighbors: int = 3
     n_boot: int = 1000
     stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
+    rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
 
 
 def design_matrix(
@@ -77,12 +80,16 @@ def run(
     stability = {}
     if perturbed is not None and settings.stability_threshold is not None and "radiomics" in blocks:
         stability["radiomics"] = StabilityFilter(perturbed, settings.stability_threshold)
+    prepare = {}
+    if settings.rnaseq is not None and "rnaseq" in blocks:
+        prepare["rnaseq"] = rnaseq_steps(mdata, settings)
     estimator = models.build(
         blocks,
         classifier,
         seed=settings.seed,
         smote_neighbors=settings.smote_neighbors,
         stability=stability,
+        prepare=prepare,
     )
     space = models.grid(blocks, classifier, list(settings.k_features), seed=settings.seed)
     result = evaluate.nested_cv(
@@ -111,6 +118,21 @@ def run(
     report.plot_roc(result.predictions, outdir / "roc.png", title=f"{pipeline} / {classifier}")
     joblib.dump(refit(estimator, space, X, y, settings), outdir / "model.joblib")
     return summary
+
+
+def rnaseq_steps(mdata: md.MuData, settings: Settings):
+    """The in-fold expression steps, with the patients' batches (``obs['batch']``, from the
+    clinical column named in config) and the gene sets they ask for."""
+    from radiotx import expression
+
+    options = {**settings.rnaseq, "seed": settings.seed}
+    batches = None
+    if options.get("batch"):
+        if BATCH not in mdata.obs:
+            raise ValueError("rnaseq.preprocess.batch is set but the cohort has no batch column")
+        batches = mdata.obs[BATCH].dropna().astype(str)
+    sets = expression.load_gene_sets(options["gene_sets"]) if options.get("gene_sets") else None
+    return models.expression_steps(options, batches, sets)
 
 
 def check_smote(y: pd.Series, fold: pd.Series, settings: Settings, name: str) -> None:

@@ -55,13 +55,16 @@ def classifier(name: str, seed: int = 42):
     return CLASSIFIERS[name](seed)
 
 
-def block(columns: list[str], k: int = 20, stability=None) -> SkPipeline:
+def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPipeline:
     """Preprocessing and selection of one modality, fitted on training rows only.
 
     ``stability`` (a fitted-in-fold :class:`radiotx.stability.StabilityFilter`) first drops
     features whose ROI-perturbation ICC on the training patients is below its threshold.
+    ``prepare`` is a modality-specific transformer applied before the common steps, e.g.
+    :func:`expression_steps` for RNA-seq.
     """
     steps = [] if stability is None else [("stability", stability)]
+    steps += [] if prepare is None else [("prepare", prepare)]
     return SkPipeline(
         steps
         + [
@@ -81,12 +84,17 @@ def build(
     k: int = 20,
     smote_neighbors: int = 3,
     stability: dict | None = None,
+    prepare: dict | None = None,
 ) -> Pipeline:
-    """[stability filter] -> impute -> scale -> variance filter -> ANOVA (per modality)
-    -> SMOTE -> classifier. ``stability`` maps a modality to its StabilityFilter."""
-    stability = stability or {}
+    """[stability filter] -> [modality steps] -> impute -> scale -> variance filter -> ANOVA
+    (per modality) -> SMOTE -> classifier. ``stability`` maps a modality to its
+    StabilityFilter, ``prepare`` a modality to its own transformer."""
+    stability, prepare = stability or {}, prepare or {}
     prep = ColumnTransformer(
-        [(name, block(cols, k, stability.get(name)), cols) for name, cols in blocks.items()],
+        [
+            (name, block(cols, k, stability.get(name), prepare.get(name)), cols)
+            for name, cols in blocks.items()
+        ],
         remainder="drop",
         verbose_feature_names_out=False,
     )
@@ -118,3 +126,46 @@ def selected_features(fitted: Pipeline) -> list[tuple[str, str]]:
     """(modality, feature) pairs that the fitted pipeline passes to its classifier."""
     names = fitted.named_steps["prep"].get_feature_names_out()
     return [tuple(name.split(SEPARATOR, 1)) for name in names]
+
+
+def expression_steps(settings: dict, batches=None, gene_sets: dict | None = None):
+    """The cohort-level RNA-seq steps of config ``rnaseq.preprocess``, fitted per fold:
+    [ComBat] -> [expressed-gene filter] -> (most variable genes [-> scale -> PCA]) next to
+    [gene-set scores]. Patients without RNA-seq (all-NaN rows in a fusion) pass through as
+    NaN and are imputed later. ``batches`` maps patient id to batch when ComBat is on."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    from radiotx import expression
+
+    steps = []
+    if settings.get("batch"):
+        steps.append(
+            expression.BatchHarmoniser(batches, unseen=settings.get("unseen_batch", "error"))
+        )
+    if settings.get("min_expression") is not None:
+        steps.append(
+            expression.ExpressedGenes(
+                settings["min_expression"], settings.get("min_expressed_fraction", 0.1)
+            )
+        )
+    genes = [
+        expression.VariableGenes(settings.get("n_genes", 2000), settings.get("genes", "variance"))
+    ]
+    if settings.get("pca"):
+        genes += [StandardScaler(), PCA(settings["pca"], random_state=settings.get("seed", 42))]
+    if gene_sets:
+        scores = expression.GeneSetScores(
+            gene_sets,
+            method=settings.get("gene_set_method", "ulm"),
+            min_size=settings.get("gene_set_min_size", 5),
+            keep_genes=False,
+        )
+        parts = [("sets", scores)]
+        if settings.get("keep_genes", True):
+            parts.insert(0, ("genes", make_pipeline(*genes)))
+        union = FeatureUnion(parts, verbose_feature_names_out=False)
+        steps.append(union.set_output(transform="pandas"))
+    else:
+        steps += genes
+    return expression.PresentRows(make_pipeline(*steps).set_output(transform="pandas"))

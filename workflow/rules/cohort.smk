@@ -33,6 +33,7 @@ rule gather:
     params:
         clinical=config["clinical"],
         endpoints=config["endpoints"],
+        batch=config["rnaseq"]["preprocess"]["batch"],
     script:
         "../scripts/gather.py"
 

@@ -168,6 +168,16 @@ def perturbed_table(wildcards):
     return []
 
 
+def gene_set_file(wildcards):
+    """Input function: the GMT file of the expression gene sets, for models using RNA-seq
+    (sets inside an installed package, `package:...`, are not files of the workflow)."""
+    spec = config["rnaseq"]["preprocess"]["gene_sets"]
+    if spec and not spec.startswith("package:"):
+        if "rnaseq" in config["pipelines"][wildcards.pipeline]:
+            return spec
+    return []
+
+
 def stability_outputs():
     if config["radiomics"]["stability"]["enabled"]:
         return ["results/qa/radiomics_stability.tsv"]
@@ -184,4 +194,5 @@ def modelling_settings():
         "k_features": config["model"]["k_features"],
         "smote_neighbors": config["model"]["smote_neighbors"],
         "n_boot": config["cv"]["bootstrap"],
+        "rnaseq": config["rnaseq"]["preprocess"],
     }

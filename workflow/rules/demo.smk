@@ -7,6 +7,7 @@ if "demo" in config:
         output:
             truth=f"{config['demo']['outdir']}/ground_truth.json",
             clinical=config["clinical"]["table"],
+            gene_sets=f"{config['demo']['outdir']}/gene_sets.gmt",
             files=demo_files(),
         log:
             "logs/demo_cohort.log",

@@ -3,6 +3,7 @@ rule model:
         cohort="results/cohort.h5mu",
         folds="results/splits/{endpoint}.tsv",
         perturbed=perturbed_table,
+        gene_sets=gene_set_file,
     output:
         metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
         predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",

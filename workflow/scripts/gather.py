@@ -2,7 +2,7 @@
 
 import logging
 
-from radiotx import cohort, logs
+from radiotx import cohort, experiment, logs
 from radiotx.features import read_rows, rnaseq
 
 logs.to_file(snakemake.log[0])
@@ -27,6 +27,8 @@ labels = {
     name: cohort.endpoint_labels(table, ep["column"], ep["positive"], path)
     for name, ep in snakemake.params.endpoints.items()
 }
-mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels)
+batch = snakemake.params.batch
+obs = {experiment.BATCH: cohort.batch_labels(table, batch, path)} if batch else {}
+mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels, obs)
 cohort.write(mdata, snakemake.output.cohort)
 cohort.availability(mdata).to_csv(snakemake.output.availability, sep="\t")
