@@ -85,4 +85,6 @@ def test_expression_steps_are_fitted_inside_the_folds(nsclc):
     genes = prepare.step_.steps[-1][1]
     assert genes.n_genes == 500 and len(genes.get_feature_names_out()) == 500
     qc = pd.read_csv(nsclc["dir"] / "results/qa/rnaseq.tsv", sep="\t")
-    assert (qc["status"] == "ok").all() and (qc["detected_genes"] == 1000).all()
+    assert (qc["status"] == "ok").all() and qc["detected_genes"].between(800, 1000).all()
+    # every gene of the matrix reaches the models; gaps are imputed inside the folds
+    assert prepare.n_features_in_ == 1000

@@ -10,6 +10,7 @@ import pytest
 import scanpy as sc
 from sklearn.base import clone
 from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -70,38 +71,44 @@ def data():
 # --------------------------------------------------------------------------- PresentRows
 
 
-def with_missing(X):
-    """Patients without RNA-seq (all-NaN rows) and one incomplete sample."""
+def with_missing(X, partial=True):
+    """Patients without RNA-seq (all-NaN rows) and, optionally, a sample with a gap."""
     X = X.copy()
     X.iloc[[3, 17, 35]] = np.nan
-    X.iloc[8, 5] = np.nan
+    if partial:
+        X.iloc[8, 5] = np.nan
     return X
 
 
-def test_present_rows_pca_equals_fit_on_complete_training_rows(data):
+def test_present_rows_pca_equals_fit_on_the_training_rows_with_values(data):
     X = with_missing(data[0])
     train, test = split(X, 12)
-    step = make_pipeline(VariableGenes(50), StandardScaler(), PCA(5, random_state=0))
+    step = make_pipeline(
+        SimpleImputer(strategy="median"),
+        VariableGenes(50),
+        StandardScaler(),
+        PCA(5, random_state=0),
+    )
     wrapped = PresentRows(step).fit(train)
     out = wrapped.transform(test)
 
-    complete_train = train.dropna()
-    assert wrapped.n_fit_rows_ == len(complete_train) == len(train) - 3
-    reference = clone(step).fit(complete_train)
-    present = test.notna().all(axis=1)
+    has_values = train[train.notna().any(axis=1)]
+    assert wrapped.n_fit_rows_ == len(has_values) == len(train) - 2  # rows 3 and 17
+    assert has_values.isna().any(axis=None)  # the sample with a gap is used, imputed
+    reference = clone(step).fit(has_values)
+    present = test.notna().any(axis=1)
     assert list(out.index) == list(test.index)
-    assert out[~present].isna().all(axis=None) and (~present).sum() == 1
+    assert out[~present].isna().all(axis=None) and (~present).sum() == 1  # row 35
     np.testing.assert_allclose(
         out[present].to_numpy(), reference.transform(test[present]), rtol=1e-10, atol=1e-12
     )
     assert list(out.columns) == [f"rnaseq:pca{i}" for i in range(5)]
     assert list(wrapped.get_feature_names_out()) == list(out.columns)
-    # The incomplete sample of the training rows is not used either.
     assert out.loc[present].notna().all(axis=None)
 
 
 def test_present_rows_keeps_gene_names_and_plain_arrays(data):
-    X = with_missing(data[0])
+    X = with_missing(data[0], partial=False)
     wrapped = PresentRows(VariableGenes(10)).fit(X)
     out = wrapped.transform(X)
     top = X.dropna().var().sort_values(ascending=False, kind="stable").index[:10]
@@ -111,10 +118,10 @@ def test_present_rows_keeps_gene_names_and_plain_arrays(data):
     np.testing.assert_array_equal(array, out.to_numpy())
 
 
-def test_present_rows_needs_two_complete_rows(data):
+def test_present_rows_needs_two_rows_with_values(data):
     X = data[0].iloc[:4].copy()
-    X.iloc[1:, 0] = np.nan
-    with pytest.raises(ValueError, match="only 1 of 4 training rows are complete"):
+    X.iloc[1:] = np.nan
+    with pytest.raises(ValueError, match="only 1 of 4 training rows have values"):
         PresentRows(VariableGenes(10)).fit(X)
 
 

@@ -502,9 +502,51 @@ def test_common_genes():
     )
     kept, dropped = rnaseq.common_genes(features)
     assert list(kept.columns) == ["A", "C"] and dropped == ["B"]
+    kept, dropped = rnaseq.common_genes(features, min_coverage=0.6)
+    assert list(kept.columns) == ["A", "B", "C"] and dropped == []
     mixed = pd.DataFrame(
         {"ENSG00000141510": [1.0, np.nan], "TP53": [np.nan, 2.0]}, index=["P1", "P2"]
     )
-    with pytest.raises(InputError, match="share no gene id") as info:
+    with pytest.raises(InputError, match="no gene is measured in 100% of") as info:
         rnaseq.common_genes(mixed)
     assert "one id type" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------ TPM
+
+
+def test_tpm_equals_salmons_own(tmp_path):
+    text, tpm = salmon_text()
+    path = write(tmp_path / "quant.sf", text)
+    result = rnaseq.extract(path, "P001", unit="tpm")
+    expected = np.log1p(tpm.rename(lambda g: g.split(".")[0]))
+    np.testing.assert_allclose(result.to_numpy(), expected.to_numpy(), rtol=1e-5)
+
+
+def test_tpm_from_featurecounts_lengths(tmp_path):
+    path = write(tmp_path / "fc.txt", featurecounts_text())
+    result = rnaseq.extract(path, "P001", unit="tpm")
+    rate = np.array([c / length for _, length, c in GENES])
+    np.testing.assert_allclose(np.expm1(result.to_numpy()), rate / rate.sum() * 1e6, rtol=1e-9)
+    assert list(result.index) == [g.split(".")[0] for g, _, _ in GENES]
+
+
+def test_tpm_sums_the_versions_of_one_gene(tmp_path):
+    text = (
+        "gene\tcount\tlength\n"
+        "ENSG00000000001.1\t100\t1000\nENSG00000000001.2\t100\t500\nENSG00000000002.4\t300\t1500\n"
+    )
+    result = rnaseq.extract(write(tmp_path / "s.tsv", text), "P1", unit="tpm")
+    # reads per base 0.1 + 0.2 for the first gene, 0.2 for the second: TPM 600,000 / 400,000
+    assert list(result.index) == ["ENSG00000000001", "ENSG00000000002"]
+    np.testing.assert_allclose(np.expm1(result.to_numpy()), [6e5, 4e5], rtol=1e-9)
+
+
+def test_tpm_needs_lengths(tmp_path):
+    path = write(tmp_path / "ReadsPerGene.out.tab", star_text())
+    with pytest.raises(InputError, match="no feature lengths") as info:
+        rnaseq.extract(path, "P3", unit="tpm")
+    assert "patient P3" in str(info.value) and "rnaseq.unit: cpm" in str(info.value)
+    bad = write(tmp_path / "s.tsv", "gene\tcount\tlength\nA\t5\t0\n")
+    with pytest.raises(InputError, match="non-positive length"):
+        rnaseq.extract(bad, "P3", unit="tpm")

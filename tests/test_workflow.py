@@ -17,6 +17,7 @@ import yaml
 from scipy.stats import hypergeom
 
 from radiotx import demo
+from radiotx.features import rnaseq
 
 pytestmark = pytest.mark.workflow
 
@@ -201,6 +202,45 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     assert qa_table.loc["P003", "status"] == "error" and "empty" in qa_table.loc["P003", "problem"]
     assert (qa_table.drop(index="P003")["status"] == "ok").all()
     assert qa_table["mask_sha256"].str.len().eq(64).all()
+
+
+def test_expression_matrix_with_a_sample_excluded_by_qc(tmp_path):
+    """One counts matrix instead of per-patient files; a sample below the library-size
+    threshold is excluded and its patient kept without RNA-seq."""
+    config = write_study(tmp_path, n_patients=12)
+    snakemake(tmp_path, "resources/demo/ground_truth.json")
+    sheet = pd.read_csv(tmp_path / config["patients"], sep="\t", keep_default_na=False)
+    files = sheet.loc[sheet["rnaseq"] != ""].set_index("patient_id")["rnaseq"]
+    matrix = pd.DataFrame(
+        {
+            p: pd.read_csv(tmp_path / f, sep="\t", index_col="gene")["count"]
+            for p, f in files.items()
+        }
+    )
+    low = files.index[1]
+    matrix[low] = matrix[low] // 1000  # a failed library
+    matrix.to_csv(tmp_path / "counts.tsv.gz", sep="\t")
+    sheet["rnaseq"] = ""  # the matrix replaces the per-patient files
+    sheet.to_csv(tmp_path / config["patients"], sep="\t", index=False)
+    config["rnaseq"]["matrix"] = "counts.tsv.gz"
+    config["rnaseq"]["qc"].update(min_library_size=100_000, on_fail="exclude")
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+    counts = job_counts(snakemake(tmp_path, "-n", "results/cohort.h5mu").stdout)
+    assert counts["rnaseq_split"] == 1 and counts["rnaseq"] == len(files)
+    snakemake(tmp_path, "results/cohort.h5mu", "results/qa/rnaseq_qc.png")
+    qc = pd.read_csv(tmp_path / "results/qa/rnaseq.tsv", sep="\t", index_col="patient_id")
+    assert qc.loc[low, "status"] == "excluded" and "min_library_size" in qc.loc[low, "problem"]
+    assert (qc.drop(index=low)["status"] == "ok").all()
+    availability = pd.read_csv(tmp_path / "results/availability.tsv", sep="\t", index_col=0)
+    assert not availability.loc[low, "rnaseq"] and availability.loc[low, "clinical"]
+    assert availability.loc[files.index.drop(low), "rnaseq"].all()
+    assert (tmp_path / "results/qa/rnaseq_qc.png").stat().st_size > 10_000
+    # the same features as from the per-patient files
+    first = files.index[0]
+    direct = rnaseq.extract(tmp_path / files[first], first)
+    from_matrix = pd.read_parquet(tmp_path / f"results/features/rnaseq/{first}.parquet")
+    np.testing.assert_allclose(from_matrix.loc[first, direct.index].to_numpy(), direct.to_numpy())
 
 
 def test_stability_filter_runs_inside_the_folds(tmp_path):

@@ -101,18 +101,18 @@ def _check_frame(estimator, X, *, reset: bool) -> pd.DataFrame:
 
 
 class PresentRows(TransformerMixin, BaseEstimator):
-    """Fit and apply ``step`` on the patients with complete rows; NaN rows for the others.
+    """Fit and apply ``step`` on the patients who have the modality; NaN rows for the others.
 
     In a multi-modal design matrix a patient without RNA-seq has a row of NaN in the
     expression block. Cohort-level steps (gene filters, ComBat, PCA) cannot use such rows,
     and imputing whole expression profiles before them would let the imputed values steer
-    the gene choice. So ``fit`` fits a clone of ``step`` on the rows without any NaN, and
-    ``transform`` applies it to those rows and returns rows of NaN for the rest, in the
-    input order; later steps of the model (imputation) deal with them.
+    the gene choice. So ``fit`` fits a clone of ``step`` on the rows that are not entirely
+    NaN, and ``transform`` applies it to those rows and returns rows of NaN for the rest, in
+    the input order; later steps of the model (imputation) deal with them.
 
-    A row with only some NaN counts as missing as well: expression from
-    :func:`radiotx.features.rnaseq.common_genes` is complete for every patient who has it,
-    so a partial row means an incomplete sample rather than a few unmeasured genes.
+    A row with only some NaN is a sample with a few unmeasured genes (a published matrix
+    with gaps): it is kept, so ``step`` must handle NaN, e.g. start with a median
+    ``SimpleImputer`` (fitted on the training patients, as everything here).
 
     Parameters
     ----------
@@ -128,9 +128,9 @@ class PresentRows(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     step_ : transformer
-        The clone of ``step`` fitted on the complete training rows.
+        The clone of ``step`` fitted on the training rows with values.
     n_fit_rows_ : int
-        Number of complete rows it was fitted on.
+        Number of rows it was fitted on.
     feature_names_out_ : ndarray of str
         Output column names.
     """
@@ -140,17 +140,18 @@ class PresentRows(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _complete(X) -> np.ndarray:
+        """Rows with at least one value: patients who have the modality."""
         values = np.asarray(X, dtype=float)
-        return ~np.isnan(values).any(axis=1)
+        return ~np.isnan(values).all(axis=1)
 
     def fit(self, X, y=None):
-        """Fit a clone of ``step`` on the rows of ``X`` without NaN."""
+        """Fit a clone of ``step`` on the rows of ``X`` that are not all NaN."""
         validate_data(self, X, skip_check_array=True)
         complete = self._complete(X)
         if complete.sum() < 2:
             raise ValueError(
-                f"only {int(complete.sum())} of {len(complete)} training rows are complete "
-                "(no NaN); the expression steps need at least 2 patients with RNA-seq"
+                f"only {int(complete.sum())} of {len(complete)} training rows have values; "
+                "the expression steps need at least 2 patients with RNA-seq"
             )
         rows = np.flatnonzero(complete)
         X_fit = _rows(X, rows)
@@ -175,7 +176,7 @@ class PresentRows(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """``step``'s output for complete rows, NaN for the others (input row order)."""
+        """``step``'s output for rows with values, NaN for the others (input row order)."""
         check_is_fitted(self, "step_")
         validate_data(self, X, reset=False, skip_check_array=True)
         complete = self._complete(X)

@@ -130,15 +130,17 @@ def selected_features(fitted: Pipeline) -> list[tuple[str, str]]:
 
 def expression_steps(settings: dict, batches=None, gene_sets: dict | None = None):
     """The cohort-level RNA-seq steps of config ``rnaseq.preprocess``, fitted per fold:
-    [ComBat] -> [expressed-gene filter] -> (most variable genes [-> scale -> PCA]) next to
-    [gene-set scores]. Patients without RNA-seq (all-NaN rows in a fusion) pass through as
-    NaN and are imputed later. ``batches`` maps patient id to batch when ComBat is on."""
+    impute gaps -> [ComBat] -> [expressed-gene filter] -> (most variable genes
+    [-> scale -> PCA]) next to [gene-set scores]. Patients without RNA-seq (all-NaN rows
+    in a fusion) pass through as NaN and are imputed later. ``batches`` maps patient id to
+    batch when ComBat is on."""
     from sklearn.decomposition import PCA
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
     from radiotx import expression
 
-    steps = []
+    # Genes a sample lacks (gaps of a published matrix) get the training patients' median.
+    steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
     if settings.get("batch"):
         steps.append(
             expression.BatchHarmoniser(batches, unseen=settings.get("unseen_batch", "error"))

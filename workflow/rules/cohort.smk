@@ -34,6 +34,7 @@ rule gather:
         clinical=config["clinical"],
         endpoints=config["endpoints"],
         batch=config["rnaseq"]["preprocess"]["batch"],
+        gene_coverage=config["rnaseq"]["gene_coverage"],
     script:
         "../scripts/gather.py"
 

@@ -51,6 +51,7 @@ rule rnaseq:
         target_sum=config["rnaseq"]["target_sum"],
         strand=config["rnaseq"]["strand"],
         values=config["rnaseq"]["values"],
+        unit=config["rnaseq"]["unit"],
     script:
         "../scripts/rnaseq.py"
 

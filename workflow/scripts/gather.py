@@ -10,11 +10,12 @@ clinical_cfg = snakemake.params.clinical
 path = snakemake.input.clinical
 sheet = cohort.read_sheet(snakemake.input.sheet)
 table = cohort.for_patients(cohort.read_clinical(path, clinical_cfg["id_column"]), sheet, path)
-expression, dropped = rnaseq.common_genes(read_rows(snakemake.input.rnaseq))
+coverage = snakemake.params.gene_coverage
+expression, dropped = rnaseq.common_genes(read_rows(snakemake.input.rnaseq), coverage)
 if dropped:
     logging.warning(
-        "%d genes are not measured in every RNA-seq sample and are left out (first: %s)",
-        len(dropped), ", ".join(dropped[:5]),
+        "%d genes are measured in fewer than %.0f%% of the RNA-seq samples and are left out "
+        "(first: %s)", len(dropped), 100 * coverage, ", ".join(dropped[:5]),
     )  # fmt: skip
 modalities = {
     "radiomics": read_rows(snakemake.input.radiomics),

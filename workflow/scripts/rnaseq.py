@@ -1,5 +1,5 @@
-"""Expression features of one patient's RNA-seq sample, after its QC passed: log1p(CPM) of
-counts, or normalised values as given. A sample excluded by QC gets an empty table."""
+"""Expression features of one patient's RNA-seq sample, after its QC passed: log1p of CPM
+or TPM, or normalised values as given. A sample excluded by QC gets an empty table."""
 
 import json
 import logging
@@ -18,6 +18,11 @@ else:
     qa.raise_if_failed(entry)
     p = snakemake.params
     features = rnaseq.extract(
-        entry["rnaseq"], patient, target_sum=p.target_sum, strand=p.strand, values=p.values
+        entry["rnaseq"],
+        patient,
+        target_sum=p.target_sum,
+        strand=p.strand,
+        values=p.values,
+        unit=p.unit,
     )
     write_row(features, patient, snakemake.output[0])

@@ -367,6 +367,52 @@ def normalise(counts: pd.Series, target_sum: float = 1e6) -> pd.Series:
     return pd.Series(np.asarray(adata.X).ravel(), index=adata.var_names, dtype="float64")
 
 
+TPM_FIX = (
+    "TPM needs feature lengths: give salmon's quant.sf, featureCounts output or a "
+    "'gene'/'count'/'length' table, or set rnaseq.unit: cpm"
+)
+
+
+def read_lengths(path, patient_id: str) -> pd.Series:
+    """Feature lengths of a sample, aligned with :func:`read_sample` (same rows and order):
+    salmon's ``EffectiveLength`` (as salmon's own TPM), featureCounts' ``Length`` or the
+    ``length`` column of a plain table. STAR counts carry no lengths: an error."""
+    path = Path(path)
+    text = _read_text(path, patient_id)
+    kind = detect_format(text)
+    if kind == "salmon":
+        table = pd.read_csv(io.StringIO(text), sep="\t")
+        ids, lengths = table["Name"], table["EffectiveLength"]
+    elif kind == "featurecounts":
+        table = pd.read_csv(io.StringIO(text), sep="\t", comment="#")
+        ids, lengths = table["Geneid"], table["Length"]
+    elif kind == "plain" and "length" in _plain_table(text).columns:
+        table = _plain_table(text)
+        ids, lengths = table["gene"], table["length"]
+    else:
+        raise InputError(
+            "the file has no feature lengths", patient=patient_id, path=path, fix=TPM_FIX
+        )
+    lengths = pd.to_numeric(lengths, errors="coerce")
+    bad = ids[~(lengths > 0)]
+    if len(bad):
+        raise InputError(
+            f"{len(bad)} features have a missing or non-positive length (first: {bad.iloc[0]})",
+            patient=patient_id,
+            path=path,
+            fix=TPM_FIX,
+        )
+    return pd.Series(
+        lengths.to_numpy(dtype="float64"), index=pd.Index(ids.astype(str), name="gene")
+    )
+
+
+def tpm_rates(counts: pd.Series, lengths: pd.Series) -> pd.Series:
+    """Reads per base (count / length) per raw row; scaled to a million they are TPM, and
+    rows of one gene add up (gene TPM is the sum of its transcripts' TPM)."""
+    return pd.Series(counts.to_numpy() / lengths.to_numpy(), index=counts.index)
+
+
 def read(path, patient_id: str, *, values: str = "counts", strand: str = "unstranded"):
     """One patient's sample with clean gene ids: raw counts (any supported format, duplicate
     ids summed) or normalised expression (``gene``/``expression`` table, duplicates averaged).
@@ -385,11 +431,20 @@ def extract(
     *,
     strand: str = "unstranded",
     values: str = "counts",
+    unit: str = "cpm",
 ) -> pd.Series:
-    """One patient's expression features: log1p(CPM) of the counts, or the normalised
-    values as given."""
-    sample = read(path, patient_id, values=values, strand=strand)
-    return sample if values == "normalised" else normalise(sample, target_sum=target_sum)
+    """One patient's expression features: log1p of CPM (``unit="cpm"``) or of TPM
+    (``unit="tpm"``: counts per feature length, see :func:`read_lengths`), scaled to
+    ``target_sum``; or the normalised values as given."""
+    if values == "normalised":
+        return read(path, patient_id, values=values)
+    if unit == "tpm":
+        counts = read_sample(path, patient_id, strand=strand)
+        rates = tpm_rates(counts, read_lengths(path, patient_id))
+        return normalise(clean_gene_ids(rates), target_sum=target_sum)
+    if unit != "cpm":
+        raise ValueError(f"unit must be 'cpm' or 'tpm', not {unit!r}")
+    return normalise(read(path, patient_id, strand=strand), target_sum=target_sum)
 
 
 def qc_record(
@@ -509,23 +564,27 @@ def write_sample(values: pd.Series, path, kind: str = "counts") -> None:
     table.to_csv(path, sep="\t", index=False)
 
 
-def common_genes(features: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Keep the genes measured in every patient; also return the dropped ones.
+def common_genes(
+    features: pd.DataFrame, min_coverage: float = 1.0
+) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the genes measured in at least ``min_coverage`` of the samples; also return the
+    dropped ones.
 
-    A gene absent from one sample's file is unknown, not zero, for that patient; models
-    need one gene space. When patients share no gene at all, their files use different
-    identifier types (e.g. Ensembl ids and symbols), which is an error.
+    A gene absent from a sample (not in its file, or an empty cell of a matrix) is unknown,
+    not zero, for that patient. With ``min_coverage`` 1 only genes measured in every sample
+    are kept; below 1, the remaining gaps are imputed inside the training folds. When
+    patients share no gene at all, their files use different identifier types (e.g.
+    Ensembl ids and symbols), which is an error.
     """
-    complete = features.columns[features.notna().all(axis=0)]
-    if len(features) and not len(complete):
+    keep = features.notna().mean(axis=0) >= min_coverage - 1e-12
+    if len(features) and not keep.any():
         first, other = features.index[0], features.index[-1]
         raise InputError(
-            f"the RNA-seq samples share no gene id (e.g. {first} has "
-            f"{features.loc[first].dropna().index[:2].tolist()}, {other} has "
+            f"no gene is measured in {min_coverage:.0%} of the RNA-seq samples (e.g. {first} "
+            f"has {features.loc[first].dropna().index[:2].tolist()}, {other} has "
             f"{features.loc[other].dropna().index[:2].tolist()})",
             patient=first,
             fix="quantify every sample against one annotation with one id type "
-            "(Ensembl ids or gene symbols)",
+            "(Ensembl ids or gene symbols), or lower rnaseq.gene_coverage",
         )
-    dropped = [g for g in features.columns if g not in set(complete)]
-    return features[complete], dropped
+    return features.loc[:, keep], [str(g) for g in features.columns[~keep]]
