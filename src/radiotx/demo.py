@@ -441,17 +441,25 @@ def write_clinical(path: str | Path, table: pd.DataFrame):
 
 
 def gene_sets(seed: int = 42, n_random: int = 4) -> dict[str, list[str]]:
-    """Gene sets for the demo: the planted up- and down-regulated genes (the "known
-    biology" of the demo endpoint) and random sets of unregulated genes of the same size,
-    whose scores should carry no signal."""
+    """Gene sets for the demo. Like a curated pathway, each response set is only partly
+    right: half of the planted up- (or down-) regulated genes plus as many unregulated
+    ones. Random sets of unregulated genes of the same size should carry no signal."""
     model = gene_model(seed)
-    up = list(model.index[model["log2fc"] > 0])
-    down = list(model.index[model["log2fc"] < 0])
+    up = np.array(model.index[model["log2fc"] > 0])
+    down = np.array(model.index[model["log2fc"] < 0])
     null = np.array(model.index[(model["log2fc"] == 0) & ~model["mito"]])
     rng = _rng(seed, 0, _GENE_SETS)
-    sets = {"DEMO_RESPONSE_UP": up, "DEMO_RESPONSE_DOWN": down}
+    half = len(up) // 2
+    picked = rng.choice(null, 2 * half + n_random * 2 * half, replace=False)
+    sets = {
+        "DEMO_RESPONSE_UP": sorted([*rng.choice(up, half, replace=False), *picked[:half]]),
+        "DEMO_RESPONSE_DOWN": sorted(
+            [*rng.choice(down, half, replace=False), *picked[half : 2 * half]]
+        ),
+    }
+    rest = picked[2 * half :]
     for i in range(n_random):
-        sets[f"DEMO_RANDOM_{i + 1}"] = sorted(rng.choice(null, len(up), replace=False))
+        sets[f"DEMO_RANDOM_{i + 1}"] = sorted(rest[i * 2 * half : (i + 1) * 2 * half])
     return sets
 
 

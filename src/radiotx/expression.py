@@ -432,7 +432,8 @@ class BatchHarmoniser(TransformerMixin, BaseEstimator):
             raise InputError(
                 f"no batch label ({len(absent)} patients without one: {', '.join(absent[:5])})",
                 patient=absent[0],
-                fix="give every patient with RNA-seq a batch label in the batch table",
+                fix="give every patient with RNA-seq a value in the clinical column named by "
+                "rnaseq.preprocess.batch",
             )
         return labels
 
