@@ -306,3 +306,31 @@ def test_too_few_minority_patients_for_smote_is_a_clear_error():
     with pytest.raises(ValueError, match=r"response/radiomics: .* only 2 .*Fix: lower"):
         experiment.check_smote(y, folds, experiment.Settings(seed=0), "response/radiomics")
     experiment.check_smote(y, folds, experiment.Settings(seed=0, smote_neighbors=1), "ok")
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_f1_and_brier_by_hand():
+    y = [1, 1, 0, 0]
+    result = evaluate.metrics(y, [0.9, 0.4, 0.2, 0.6], [1, 0, 0, 1])
+    assert result["f1"] == pytest.approx(0.5)  # tp 1, fp 1, fn 1
+    assert result["brier"] == pytest.approx((0.01 + 0.36 + 0.04 + 0.36) / 4)
+    assert np.isnan(evaluate.metrics(y, [3.0, -1, 0, 2], [1, 0, 0, 1], probability=False)["brier"])
+
+
+def test_calibration_slope_and_intercept():
+    rng = np.random.default_rng(0)
+    lp = rng.normal(0, 1.5, 20_000)
+    y = (rng.random(lp.size) < 1 / (1 + np.exp(-lp))).astype(int)
+    calibrated = evaluate.calibration(y, 1 / (1 + np.exp(-lp)))
+    assert calibrated["calibration_slope"] == pytest.approx(1, abs=0.05)
+    assert calibrated["calibration_intercept"] == pytest.approx(0, abs=0.05)
+    # predictions twice as extreme as the truth (the signature of overfitting): slope 1/2
+    extreme = evaluate.calibration(y, 1 / (1 + np.exp(-2 * lp)))
+    assert extreme["calibration_slope"] == pytest.approx(0.5, abs=0.03)
+    reference = LogisticRegression(C=np.inf).fit((2 * lp)[:, None], y)
+    assert extreme["calibration_slope"] == pytest.approx(reference.coef_[0, 0], rel=1e-4)
+    # risk underestimated throughout: positive intercept
+    low = evaluate.calibration(y, 1 / (1 + np.exp(-(lp - 1))))
+    assert low["calibration_intercept"] == pytest.approx(1, abs=0.06)

@@ -36,7 +36,9 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
             "y_pred": (score > signal / 2).astype(int),
         }
     )
-    values = {m: float(v) for m, v in zip(METRICS, rng.uniform(0.5, 0.9, 4), strict=True)}
+    values = {
+        m: float(v) for m, v in zip(METRICS, rng.uniform(0.5, 0.9, len(METRICS)), strict=True)
+    }
     metrics = {
         "endpoint": endpoint,
         "pipeline": pipeline,

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity")
+METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier")
 
 
 def scores(estimator, X) -> np.ndarray:
@@ -22,9 +22,11 @@ def scores(estimator, X) -> np.ndarray:
     return estimator.decision_function(X)
 
 
-def metrics(y_true, score, y_pred) -> dict[str, float]:
-    """ROC AUC (from scores), balanced accuracy, sensitivity and specificity (from labels)."""
+def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]:
+    """ROC AUC (from scores); balanced accuracy, sensitivity, specificity and F1 (from
+    labels); Brier score (from scores, when they are probabilities, else NaN)."""
     y_true = np.asarray(y_true, dtype=int)
+    score = np.asarray(score, dtype=float)
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     two_classes = len(np.unique(y_true)) == 2
     return {
@@ -32,11 +34,51 @@ def metrics(y_true, score, y_pred) -> dict[str, float]:
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "sensitivity": float(tp / (tp + fn)) if tp + fn else float("nan"),
         "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
+        "f1": float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else float("nan"),
+        "brier": float(np.mean((score - y_true) ** 2)) if probability else float("nan"),
     }
 
 
+def calibration(y_true, probability) -> dict[str, float]:
+    """Calibration slope and intercept (calibration-in-the-large) of predicted probabilities.
+
+    The slope is the coefficient of logit(p) in a logistic regression of the outcome on it
+    (1 = well calibrated, < 1 = predictions too extreme, as from overfitting); the intercept
+    is the constant ``a`` of the model ``logit P(y) = a + logit(p)`` (0 = mean risk right,
+    > 0 = risk underestimated). Both by maximum likelihood (Newton iterations, unpenalised).
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
+    lp = np.log(p / (1 - p))
+    if len(np.unique(y)) < 2:
+        return {"calibration_slope": float("nan"), "calibration_intercept": float("nan")}
+    design = np.column_stack([np.ones_like(lp), lp])
+    beta = _logistic_fit(design, y, offset=np.zeros_like(lp))
+    intercept = _logistic_fit(np.ones((len(lp), 1)), y, offset=lp)
+    return {"calibration_slope": float(beta[1]), "calibration_intercept": float(intercept[0])}
+
+
+def _logistic_fit(design, y, offset, iterations: int = 50) -> np.ndarray:
+    """Unpenalised logistic regression with an offset, by Newton-Raphson."""
+    beta = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        mu = 1 / (1 + np.exp(-(design @ beta + offset)))
+        weight = mu * (1 - mu)
+        step = np.linalg.lstsq(
+            design.T @ (design * weight[:, None]), design.T @ (y - mu), rcond=None
+        )[0]
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
 def bootstrap_ci(
-    predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 42, level: float = 0.95
+    predictions: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 42,
+    level: float = 0.95,
+    probability: bool = True,
 ) -> dict[str, list[float]]:
     """Percentile CI of each metric over patients resampled with replacement, within class
     so that every replicate has both classes."""
@@ -48,11 +90,15 @@ def bootstrap_ci(
     pos_draw = rng.choice(pos, size=(n_boot, len(pos)))
     neg_draw = rng.choice(neg, size=(n_boot, len(neg)))
     draws = _replicate_metrics(score[pos_draw], score[neg_draw], pred[pos_draw], pred[neg_draw])
+    if not probability:
+        draws["brier"] = np.full(n_boot, np.nan)
     alpha = (1 - level) / 2
-    return {
-        name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
-        for name, v in draws.items()
-    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN metric has no CI
+        return {
+            name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
+            for name, v in draws.items()
+        }
 
 
 def _replicate_metrics(score_pos, score_neg, pred_pos, pred_neg) -> dict[str, np.ndarray]:
@@ -67,11 +113,18 @@ def _replicate_metrics(score_pos, score_neg, pred_pos, pred_neg) -> dict[str, np
     auc = (ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     sensitivity = pred_pos.mean(axis=1)
     specificity = 1 - pred_neg.mean(axis=1)
+    tp, fp = pred_pos.sum(axis=1), pred_neg.sum(axis=1)
+    fn = n_pos - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    squared = np.hstack([(score_pos - 1.0) ** 2, score_neg**2])
     return {
         "roc_auc": auc,
         "balanced_accuracy": (sensitivity + specificity) / 2,
         "sensitivity": sensitivity,
         "specificity": specificity,
+        "f1": f1,
+        "brier": squared.mean(axis=1),
     }
 
 
@@ -108,18 +161,23 @@ class NestedCVResult:
     predictions: pd.DataFrame
     folds: list[dict] = field(default_factory=list)
     selected: pd.DataFrame | None = None
+    probability: bool = True  # scores are predicted probabilities (else decision values)
 
     def summary(self, n_boot: int = 1000, seed: int = 42) -> dict:
         per_fold = pd.DataFrame(self.folds)
-        return {
+        y, score = self.predictions["y_true"], self.predictions["score"]
+        result = {
             "folds": self.folds,
-            "pooled": metrics(
-                self.predictions["y_true"], self.predictions["score"], self.predictions["y_pred"]
-            ),
+            "pooled": metrics(y, score, self.predictions["y_pred"], self.probability),
             "mean": {m: float(per_fold[m].mean()) for m in METRICS},
             "sd": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
-            "ci95": bootstrap_ci(self.predictions, n_boot=n_boot, seed=seed),
+            "ci95": bootstrap_ci(
+                self.predictions, n_boot=n_boot, seed=seed, probability=self.probability
+            ),
         }
+        if self.probability:
+            result["pooled"].update(calibration(y, score))
+        return result
 
 
 def nested_cv(
@@ -140,13 +198,15 @@ def nested_cv(
     (modality, feature) pairs the tuned pipeline kept.
     """
     y = y.astype(int)
-    rows, fold_records, chosen = [], [], []
+    rows, fold_records, chosen, probability = [], [], [], True
     for k in sorted(outer_fold.unique()):
         test = (outer_fold == k).to_numpy()
         inner = inner_cv(k, inner_splits, seed)
         search = tune(pipeline, param_grid, X.loc[~test], y.loc[~test], inner)
         score = scores(search.best_estimator_, X.loc[test])
         pred = search.best_estimator_.predict(X.loc[test])
+        fold_probability = hasattr(search.best_estimator_, "predict_proba")
+        probability &= fold_probability
         y_test = y.loc[test]
         rows.append(
             pd.DataFrame(
@@ -160,7 +220,7 @@ def nested_cv(
             )
         )
         record = {"fold": int(k), "n_test": int(test.sum())}
-        record.update(metrics(y_test, score, pred))
+        record.update(metrics(y_test, score, pred, fold_probability))
         record["best_params"] = {key: _plain(value) for key, value in search.best_params_.items()}
         record["inner_roc_auc"] = float(search.best_score_)
         fold_records.append(record)
@@ -172,6 +232,7 @@ def nested_cv(
         predictions=predictions,
         folds=fold_records,
         selected=pd.DataFrame(chosen, columns=["fold", "modality", "feature"]),
+        probability=probability,
     )
 
 
