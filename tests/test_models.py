@@ -52,7 +52,7 @@ def test_build_fits_and_predicts(data, name):
     X, y, blocks = data
     pipeline = models.build(blocks, name, seed=0, k=3)
     assert isinstance(pipeline, Pipeline)
-    assert [step for step, _ in pipeline.steps] == ["prep", "smote", "clf"]
+    assert [step for step, _ in pipeline.steps] == ["prep", "balance", "clf"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         pipeline.fit(X, y)
@@ -92,7 +92,7 @@ def test_selected_features_capped_by_k(data):
 def test_block_narrower_than_k_keeps_its_usable_features(data):
     X, y, blocks = data
     pipeline = models.build(blocks, "logreg", seed=0, k=50)
-    assert pipeline.named_steps["prep"].transformers[0][1].named_steps["anova"].k == 8
+    assert pipeline.named_steps["prep"].transformers[0][1].named_steps["select"].k == 8
     with pytest.warns(UserWarning, match="greater than n_features"):
         pipeline.fit(X, y)
     selected = models.selected_features(pipeline)
@@ -123,8 +123,8 @@ def test_grid_one_space_per_distinct_k(data, name):
     _, _, blocks = data
     spaces = models.grid(blocks, name, [20, 5, 5, 2])
     assert len(spaces) == 3
-    ks = [(s["prep__a__anova__k"], s["prep__b__anova__k"]) for s in spaces]
-    assert ks == [([2], [2]), ([5], [4]), ([8], [4])]
+    ks = [(s["prep__a__select"][0].k, s["prep__b__select"][0].k) for s in spaces]
+    assert ks == [(2, 2), (5, 4), (8, 4)]
     _, clf_grid = models.classifier(name)
     for space in spaces:
         assert all(isinstance(v, list) for v in space.values())

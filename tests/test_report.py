@@ -174,3 +174,21 @@ def test_plot_roc_tolerates_single_class_fold(tmp_path):
 def test_report_does_not_need_mlflow():
     code = "import sys, radiotx.report; sys.exit('mlflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_summary_warns_that_the_best_row_is_optimistic(tmp_path):
+    dirs = [
+        make_model_dir(tmp_path, "response", "radiomics", "logreg", signal=0.3),
+        make_model_dir(tmp_path, "response", "radiomics", "rf", signal=1.5),
+        make_model_dir(tmp_path, "response", "radiomics", "selected", signal=1.0),
+        make_model_dir(tmp_path, "survival2y", "clinical", "logreg", signal=0.8),
+    ]
+    table = report.summary_table(report.load_metrics(dirs))
+    markdown = report.summary_markdown(table)
+    response = markdown.split("## response")[1].split("## survival2y")[0]
+    assert "The best of these 3 rows is optimistic" in response
+    assert "radiomics / rf" in response  # the top row, named
+    selected = table[table["classifier"] == "selected"].iloc[0]
+    assert f"radiomics: {selected['roc_auc']:.2f}" in response
+    # a table of one model has nothing to be optimistic about
+    assert "optimistic" not in markdown.split("## survival2y")[1]

@@ -240,4 +240,22 @@ def _plain(value):
     """JSON-friendly hyper-parameter values."""
     if isinstance(value, np.generic):
         return value.item()
+    if value is None or hasattr(
+        value, "get_params"
+    ):  # a step chosen by the search: name and parameters
+        return describe(value)
     return value
+
+
+def describe(step) -> str:
+    """``KBest(k=10)``, ``TopK(estimator=LogisticRegression, k=20)``: a chosen step with
+    every plain parameter (sklearn's repr leaves out those at their default)."""
+    if step is None:
+        return "None"
+    parts = []
+    for key, value in sorted(step.get_params(deep=False).items()):
+        if hasattr(value, "get_params"):
+            parts.append(f"{key}={type(value).__name__}")
+        elif isinstance(value, bool | int | float | str) or value is None:
+            parts.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    return f"{type(step).__name__}({', '.join(parts)})"

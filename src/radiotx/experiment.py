@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from radiotx import cohort, evaluate, models, report
 from radiotx.stability import StabilityFilter
 
+NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
 BATCH = "batch"  # obs column of the cohort with each patient's batch (ComBat)
 
 
@@ -26,6 +27,10 @@ class Settings:
     inner_folds: int = 3
     k_features: tuple[int, ...] = (5, 20)
     smote_neighbors: int = 3
+    selectors: tuple[str, ...] = ("anova",)  # feature selectors the inner CV chooses among
+    balancers: tuple[str, ...] = ("smote",)  # balancing methods the inner CV chooses among
+    candidates: tuple[str, ...] = ()  # classifiers the "selected" model chooses among
+    search: dict | None = None  # per-classifier search spaces (config model.search)
     n_boot: int = 1000
     stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
     rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
@@ -76,7 +81,8 @@ def run(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
-    check_smote(y, fold, settings, f"{endpoint}/{pipeline}")
+    if set(settings.balancers) & NEIGHBOUR_BALANCERS:
+        check_smote(y, fold, settings, f"{endpoint}/{pipeline}")
     stability = {}
     if perturbed is not None and settings.stability_threshold is not None and "radiomics" in blocks:
         stability["radiomics"] = StabilityFilter(perturbed, settings.stability_threshold)
@@ -91,7 +97,17 @@ def run(
         stability=stability,
         prepare=prepare,
     )
-    space = models.grid(blocks, classifier, list(settings.k_features), seed=settings.seed)
+    space = models.grid(
+        blocks,
+        classifier,
+        list(settings.k_features),
+        seed=settings.seed,
+        selectors=tuple(settings.selectors),
+        balancers=tuple(settings.balancers),
+        smote_neighbors=settings.smote_neighbors,
+        candidates=tuple(settings.candidates),
+        search=settings.search,
+    )
     result = evaluate.nested_cv(
         estimator,
         space,

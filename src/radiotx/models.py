@@ -9,16 +9,22 @@ per-modality selections are concatenated.
 
 from __future__ import annotations
 
+from itertools import product
+
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
 from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
+from sklearn.gaussian_process import GaussianProcessClassifier
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
 
 SEPARATOR = ":"  # column names are "<modality>:<feature>" so blocks never collide
 
@@ -31,9 +37,33 @@ def _svm(seed: int):
     return SVC(kernel="rbf", gamma="scale", random_state=seed), {"C": [0.1, 1.0, 10.0]}
 
 
+def _svm_linear(seed: int):
+    return SVC(kernel="linear", random_state=seed), {"C": [0.01, 0.1, 1.0]}
+
+
+def _knn(seed: int):
+    return KNeighborsClassifier(weights="distance"), {"n_neighbors": [5, 11]}
+
+
+def _gp(seed: int):
+    # kernel hyper-parameters are fitted by marginal likelihood inside each fit: no grid
+    kernel = ConstantKernel(1.0) * RBF(length_scale=10.0)
+    return GaussianProcessClassifier(kernel=kernel, random_state=seed), {}
+
+
 def _rf(seed: int):
     forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)
     return forest, {"min_samples_leaf": [1, 3]}
+
+
+def _adaboost(seed: int):
+    boost = AdaBoostClassifier(random_state=seed)
+    return boost, {"n_estimators": [50, 100], "learning_rate": [0.5, 1.0]}
+
+
+def _tree(seed: int):
+    tree = DecisionTreeClassifier(random_state=seed)
+    return tree, {"max_depth": [2, 4], "min_samples_leaf": [3]}
 
 
 def _xgboost(seed: int):
@@ -45,14 +75,33 @@ def _xgboost(seed: int):
     return booster, {"max_depth": [2, 4], "subsample": [0.8]}
 
 
-CLASSIFIERS = {"logreg": _logreg, "svm": _svm, "rf": _rf, "xgboost": _xgboost}
+CLASSIFIERS = {
+    "logreg": _logreg,
+    "svm": _svm,
+    "svm_linear": _svm_linear,
+    "knn": _knn,
+    "gp": _gp,
+    "rf": _rf,
+    "adaboost": _adaboost,
+    "tree": _tree,
+    "xgboost": _xgboost,
+}
 
 
-def classifier(name: str, seed: int = 42):
-    """An unfitted classifier and its hyper-parameter grid."""
+def classifier(name: str, seed: int = 42, search: dict | None = None):
+    """An unfitted classifier and its hyper-parameter grid; ``search`` (config
+    ``model.search.<name>``) replaces the default grid's values parameter by parameter."""
     if name not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {name!r}; choose from {sorted(CLASSIFIERS)}")
-    return CLASSIFIERS[name](seed)
+    model, space = CLASSIFIERS[name](seed)
+    search = search or {}
+    unknown = sorted(set(search) - set(model.get_params()))
+    if unknown:
+        raise ValueError(
+            f"model.search.{name} has parameters {unknown} that {type(model).__name__} "
+            "does not take"
+        )
+    return model, {**space, **{key: list(values) for key, values in search.items()}}
 
 
 def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPipeline:
@@ -61,7 +110,8 @@ def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPi
     ``stability`` (a fitted-in-fold :class:`radiotx.stability.StabilityFilter`) first drops
     features whose ROI-perturbation ICC on the training patients is below its threshold.
     ``prepare`` is a modality-specific transformer applied before the common steps, e.g.
-    :func:`expression_steps` for RNA-seq.
+    :func:`expression_steps` for RNA-seq. The ``select`` step (ANOVA here) is replaced by
+    the inner-CV search with any selector of :mod:`radiotx.selection`.
     """
     steps = [] if stability is None else [("stability", stability)]
     steps += [] if prepare is None else [("prepare", prepare)]
@@ -71,7 +121,7 @@ def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPi
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("variance", VarianceThreshold(threshold=0.0)),
-            ("anova", SelectKBest(f_classif, k=min(k, len(columns)))),
+            ("select", SelectKBest(f_classif, k=min(k, len(columns)))),
         ]
     )
 
@@ -86,9 +136,11 @@ def build(
     stability: dict | None = None,
     prepare: dict | None = None,
 ) -> Pipeline:
-    """[stability filter] -> [modality steps] -> impute -> scale -> variance filter -> ANOVA
-    (per modality) -> SMOTE -> classifier. ``stability`` maps a modality to its
-    StabilityFilter, ``prepare`` a modality to its own transformer."""
+    """[stability filter] -> [modality steps] -> impute -> scale -> variance filter ->
+    selection (per modality) -> balancing -> classifier, SMOTE and ANOVA by default.
+    ``stability`` maps a modality to its StabilityFilter, ``prepare`` a modality to its own
+    transformer. ``classifier_name`` ``"selected"`` starts with logistic regression: the
+    search space (:func:`grid`) then lets the inner CV choose the classifier."""
     stability, prepare = stability or {}, prepare or {}
     prep = ColumnTransformer(
         [
@@ -98,27 +150,69 @@ def build(
         remainder="drop",
         verbose_feature_names_out=False,
     )
-    model, _ = classifier(classifier_name, seed)
+    model, _ = classifier("logreg" if classifier_name == SELECTED else classifier_name, seed)
     return Pipeline(
         [
             ("prep", prep),
-            ("smote", SMOTE(k_neighbors=smote_neighbors, random_state=seed)),
+            ("balance", SMOTE(k_neighbors=smote_neighbors, random_state=seed)),
             ("clf", model),
         ]
     )
 
 
+SELECTED = "selected"  # the model whose inner CV also chooses the classifier
+
+
 def grid(
-    blocks: dict[str, list[str]], classifier_name: str, k_values: list[int], seed: int = 42
+    blocks: dict[str, list[str]],
+    classifier_name: str,
+    k_values: list[int],
+    seed: int = 42,
+    *,
+    selectors: tuple[str, ...] = ("anova",),
+    balancers: tuple[str, ...] = ("smote",),
+    smote_neighbors: int = 3,
+    candidates: tuple[str, ...] = (),
+    search: dict | None = None,
 ) -> list[dict]:
-    """Inner-CV search space: the number of ANOVA-selected features per block (the same k
-    for every block, capped by the block's width) crossed with the classifier's grid."""
-    _, clf_grid = classifier(classifier_name, seed)
+    """Inner-CV search space of one model job.
+
+    Every choice is made by the inner CV: the selector and its number of features per
+    block (the same for every block, capped by the block's width), the balancer, the
+    classifier's hyper-parameters and, for ``classifier_name == "selected"``, the
+    classifier itself among ``candidates``. The outer score is then that of the whole
+    selection procedure, not of the best of many tried pipelines.
+
+    ``class_weight`` as a balancer means no resampling and ``class_weight="balanced"`` on
+    classifiers that take it (others are left out of that part of the space).
+    """
+    from radiotx import balancing, selection
+
+    search = search or {}
+    names = list(candidates) if classifier_name == SELECTED else [classifier_name]
     spaces = []
-    for k in sorted(set(k_values)):
-        space = {f"prep__{name}__anova__k": [min(k, len(cols))] for name, cols in blocks.items()}
-        space.update({f"clf__{key}": values for key, values in clf_grid.items()})
-        spaces.append(space)
+    for name in names:
+        model, clf_grid = classifier(name, seed, search.get(name))
+        weighted = "class_weight" in model.get_params()
+        for balancer_name in balancers:
+            if balancing.uses_class_weight(balancer_name) and not weighted:
+                continue
+            for selector_name, k in product(selectors, sorted(set(k_values))):
+                space = {
+                    f"prep__{block_name}__select": [
+                        selection.selector(selector_name, k=min(k, len(cols)), seed=seed)
+                    ]
+                    for block_name, cols in blocks.items()
+                }
+                space["balance"] = [
+                    balancing.balancer(balancer_name, seed=seed, k_neighbors=smote_neighbors)
+                ]
+                if classifier_name == SELECTED:
+                    space["clf"] = [model]
+                if balancing.uses_class_weight(balancer_name):
+                    space["clf__class_weight"] = ["balanced"]
+                space.update({f"clf__{key}": values for key, values in clf_grid.items()})
+                spaces.append(space)
     return spaces
 
 

@@ -234,12 +234,43 @@ def _markdown_row(r: pd.Series) -> list:
     ]
 
 
+SELECTED = "selected"  # models.SELECTED: the classifier is chosen by the inner CV
+
+
+def optimism_note(group: pd.DataFrame) -> str | None:
+    """What a reader must know before reading the best row of a table of many models."""
+    if len(group) < 2:
+        return None
+    best = group.sort_values("rank").iloc[0]
+    note = (
+        f"**The best of these {len(group)} rows is optimistic**: choosing the best of many "
+        "pipelines by their outer-fold scores is itself a fit to those patients, and the "
+        f"top row ({best['pipeline']} / {best['classifier']}, AUC {_fmt(best['roc_auc'])}) "
+        "would score lower on new patients."
+    )
+    honest = group[group["classifier"] == SELECTED]
+    if len(honest):
+        cells = ", ".join(
+            f"{r['pipeline']}: {format_ci(r['roc_auc'], r['roc_auc_ci_low'], r['roc_auc_ci_high'])}"
+            for _, r in honest.sort_values("pipeline").iterrows()
+        )
+        note += (
+            " The honest estimate of the whole procedure is the *selected* model, whose inner "
+            f"CV also chose the classifier in every outer fold: {cells}."
+        )
+    return note
+
+
 def summary_markdown(table: pd.DataFrame, title: str = "Model performance summary") -> str:
-    """Markdown report: title, how to read it, one ranked table per endpoint."""
+    """Markdown report: title, how to read it, one ranked table per endpoint, each with a
+    warning about the optimism of its best row."""
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
         rows = [_markdown_row(r) for _, r in group.sort_values("rank").iterrows()]
         parts += [f"## {endpoint}", pipe_table(_MD_HEADER, rows)]
+        note = optimism_note(group)
+        if note:
+            parts.append(note)
     if table.empty:
         parts.append("_No models were evaluated._")
     return "\n\n".join(parts) + "\n"

@@ -52,7 +52,10 @@ if config["rnaseq"]["values"] == "normalised" and any(
     )
 ENDPOINTS = list(config["endpoints"])
 PIPELINES = list(config["pipelines"])
-CLASSIFIERS = config["model"]["classifiers"]
+CLASSIFIERS = list(config["model"]["classifiers"])
+# "selected": the inner CV also chooses the classifier, so its outer score is honest
+if config["model"]["select_classifier"] and len(CLASSIFIERS) > 1:
+    CLASSIFIERS.append("selected")
 ENV = "../../envs/radiotx.yaml"
 
 
@@ -193,6 +196,10 @@ def modelling_settings():
         "inner_folds": config["cv"]["inner_folds"],
         "k_features": config["model"]["k_features"],
         "smote_neighbors": config["model"]["smote_neighbors"],
+        "selectors": config["model"]["selectors"],
+        "balancers": config["model"]["balancers"],
+        "candidates": config["model"]["classifiers"],
+        "search": config["model"]["search"],
         "n_boot": config["cv"]["bootstrap"],
         "rnaseq": config["rnaseq"]["preprocess"],
     }

@@ -9,7 +9,8 @@ from radiotx import cohort, experiment, logs, splits
 logs.to_file(snakemake.log[0])
 w = snakemake.wildcards
 settings = dict(snakemake.params.settings)
-settings["k_features"] = tuple(settings["k_features"])
+for key in ("k_features", "selectors", "balancers", "candidates"):
+    settings[key] = tuple(settings[key])
 perturbed = snakemake.input.perturbed
 experiment.run(
     cohort.read(snakemake.input.cohort),
