@@ -342,3 +342,42 @@ def test_build_cohort_is_union_of_modalities(modalities):
     avail = cohort.availability(mdata)
     assert avail.loc["P3"].to_dict() == {"radiomics": False, "rnaseq": False, "clinical": True}
     assert avail.loc["P2"].all()
+
+
+# --------------------------------------------------------------------- feature tables
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.parquet"])
+def test_read_table_of_precomputed_features(tmp_path, name):
+    frame = pd.DataFrame(
+        {"pid": ["007", "P2", "P3"], "f1": [1.5, 2.0, -1.0], "f2": ["3", "Not collected", "4"]}
+    )
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, sep="," if name.endswith(".csv") else "\t", index=False)
+    table = cohort.read_table(path, "pid")
+    assert list(table.index) == ["007", "P2", "P3"]
+    assert table.dtypes.eq("float64").all()
+    assert np.isnan(table.loc["P2", "f2"]) and table.loc["P3", "f2"] == 4.0
+
+
+def test_read_table_errors(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"pid": ["P1", "P2"], "f1": [1.0, "high"]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match="column 'f1' has a non-numeric value 'high'") as info:
+        cohort.read_table(path, "pid")
+    assert "patient P2" in str(info.value)
+    with pytest.raises(InputError, match="no 'patient_id' column"):
+        cohort.read_table(path)
+    pd.DataFrame({"pid": ["P1", "P1"], "f1": [1.0, 2.0]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match="patient P1 appears more than once"):
+        cohort.read_table(path, "pid")
+
+
+def test_endpoint_values_declared_missing():
+    table = pd.DataFrame({"outcome": ["yes", "no", "pending", "yes", "no"]})
+    labels = cohort.endpoint_labels(table, "outcome", "yes", missing=["pending"])
+    assert labels.isna().tolist() == [False, False, True, False, False]
+    assert labels.dropna().tolist() == [1.0, 0.0, 1.0, 0.0]

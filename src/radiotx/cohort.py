@@ -96,6 +96,55 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     return table.set_index(id_column)
 
 
+def read_table(path, id_column: str = "patient_id") -> pd.DataFrame:
+    """A precomputed feature table (CSV, TSV or parquet; one row per patient, keyed by
+    ``id_column``) as numeric features indexed by patient id.
+
+    Missing markers become NaN (imputed later, inside the folds); a column with any other
+    text is an error naming the column and a patient, since a feature table must be numbers.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            "feature table does not exist", path=path, fix="correct tables.<name>.path"
+        )
+    if path.suffix.lower() == ".parquet":
+        table = pd.read_parquet(path)
+        if id_column not in table.columns and table.index.name == id_column:
+            table = table.reset_index()
+    else:
+        sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
+        table = pd.read_csv(path, sep=sep, dtype={id_column: str})
+    if id_column not in table.columns:
+        raise InputError(
+            f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
+            path=path,
+            fix="set tables.<name>.id_column to the patient id column",
+        )
+    table[id_column] = table[id_column].astype(str).str.strip()
+    dup = table[id_column][table[id_column].duplicated()]
+    if len(dup):
+        raise InputError(
+            f"patient {dup.iloc[0]} appears more than once", path=path, fix="one row per patient"
+        )
+    table = table.set_index(id_column)
+    for column in table.columns:
+        values = _missing_to_nan(table[column])
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values.index[numbers.isna() & values.notna()]
+        if len(bad):
+            raise InputError(
+                f"column '{column}' has a non-numeric value {values[bad[0]]!r}",
+                patient=bad[0],
+                path=path,
+                fix="give feature tables numbers only (encode categories, or use the "
+                "clinical table's categorical columns)",
+            )
+        table[column] = numbers.astype("float64")
+    table.index.name = None
+    return table
+
+
 def _missing_to_nan(values: pd.Series) -> pd.Series:
     """Missing markers become NaN; a text column left with only numbers becomes numeric."""
     if values.dtype != object:
@@ -106,13 +155,18 @@ def _missing_to_nan(values: pd.Series) -> pd.Series:
     return numbers if numbers.notna().sum() == values.notna().sum() else values
 
 
-def for_patients(table: pd.DataFrame, sheet: pd.DataFrame, path=None) -> pd.DataFrame:
-    """The clinical rows of the patients in the sheet; the study is the sheet's patients."""
+def for_patients(
+    table: pd.DataFrame,
+    sheet: pd.DataFrame,
+    path=None,
+    consequence: str = "they have no clinical features and no endpoint",
+) -> pd.DataFrame:
+    """The rows of the patients in the sheet; the study is the sheet's patients."""
     absent = sheet.index.difference(table.index)
     if len(absent):
         logging.getLogger(__name__).warning(
-            "%d patients of the sheet have no row in %s (first: %s); they have no clinical "
-            "features and no endpoint", len(absent), path, ", ".join(absent[:5]),
+            "%d patients of the sheet have no row in %s (first: %s); %s",
+            len(absent), path, ", ".join(absent[:5]), consequence,
         )  # fmt: skip
     return table.loc[sheet.index[sheet.index.isin(table.index)]]
 
@@ -153,8 +207,12 @@ def encode_clinical(
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=table.index)
 
 
-def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None) -> pd.Series:
-    """Binary labels (1 = positive class, 0 = other, NaN = missing) from an outcome column."""
+def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None, missing=()) -> pd.Series:
+    """Binary labels (1 = positive class, 0 = other, NaN = missing) from an outcome column.
+
+    Cells in ``missing`` (config ``endpoints.<name>.missing``, compared as stripped text)
+    are missing too, besides the usual markers (``Not collected``, ``Unknown``, ...).
+    """
     if column not in table.columns:
         raise InputError(
             f"endpoint column '{column}' is not in the clinical table",
@@ -162,6 +220,9 @@ def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None) -> pd
             fix="correct endpoints.<name>.column in config/config.yaml",
         )
     values = table[column]
+    if len(missing):
+        text = values.astype("string").str.strip()
+        values = values.where(~text.isin([str(m).strip() for m in missing]).fillna(False))
     numbers = pd.to_numeric(values, errors="coerce")
     if _is_number(positive) and numbers.notna().sum() == values.notna().sum():
         # a 0/1 column with a gap is read as float: compare 1.0 with 1, not "1.0" with "1"

@@ -19,6 +19,7 @@ rule gather:
         rnaseq=feature_files("rnaseq"),
         sheet=SHEET_FILE,
         clinical=config["clinical"]["table"],
+        tables=[table["path"] for table in TABLES.values()],
     output:
         cohort="results/cohort.h5mu",
         availability=report(
@@ -35,6 +36,7 @@ rule gather:
         endpoints=config["endpoints"],
         batch=config["rnaseq"]["preprocess"]["batch"],
         gene_coverage=config["rnaseq"]["gene_coverage"],
+        tables=TABLES,
     script:
         "../scripts/gather.py"
 

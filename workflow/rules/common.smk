@@ -50,6 +50,16 @@ if config["rnaseq"]["values"] == "normalised" and any(
         path="config/config.yaml",
         fix="leave the rnaseq.qc thresholds empty (null), or give raw counts",
     )
+TABLES = config["tables"]
+MODALITIES = {"radiomics", "rnaseq", "clinical", *TABLES}
+for name, members in config["pipelines"].items():
+    unknown = sorted(set(members) - MODALITIES)
+    if unknown:
+        raise InputError(
+            f"pipeline '{name}' uses unknown modalities {unknown}",
+            path="config/config.yaml",
+            fix=f"use {sorted(MODALITIES)}, or declare the table under tables:",
+        )
 ENDPOINTS = list(config["endpoints"])
 PIPELINES = list(config["pipelines"])
 CLASSIFIERS = list(config["model"]["classifiers"])

@@ -24,8 +24,13 @@ modalities = {
         table, clinical_cfg["numeric"], clinical_cfg["categorical"], path
     ),
 }
+for name, spec in snakemake.params.tables.items():
+    features = cohort.read_table(spec["path"], spec["id_column"])
+    modalities[name] = cohort.for_patients(
+        features, sheet, spec["path"], consequence=f"they have no '{name}' features"
+    )
 labels = {
-    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], path)
+    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], path, ep["missing"])
     for name, ep in snakemake.params.endpoints.items()
 }
 batch = snakemake.params.batch

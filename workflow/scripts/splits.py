@@ -7,7 +7,11 @@ p = snakemake.params
 sheet = cohort.read_sheet(snakemake.input.sheet)
 table = cohort.read_clinical(snakemake.input.clinical, p.id_column)
 labels = cohort.endpoint_labels(
-    table, p.endpoint["column"], p.endpoint["positive"], snakemake.input.clinical
+    table,
+    p.endpoint["column"],
+    p.endpoint["positive"],
+    snakemake.input.clinical,
+    p.endpoint["missing"],
 )
 labels = labels.reindex(sheet.index).rename(snakemake.wildcards.endpoint)
 splits.write(splits.make_folds(labels, n_splits=p.folds, seed=p.seed), snakemake.output[0])
