@@ -243,6 +243,36 @@ def test_expression_matrix_with_a_sample_excluded_by_qc(tmp_path):
     np.testing.assert_allclose(from_matrix.loc[first, direct.index].to_numpy(), direct.to_numpy())
 
 
+def test_permutation_test_reruns_the_selected_procedure(tmp_path):
+    write_study(
+        tmp_path,
+        n_patients=30,
+        pipelines={"rnaseq": ["rnaseq"]},
+        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 3},
+    )
+    config_path = tmp_path / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["model"].update(classifiers=["logreg", "svm"], balancers=["class_weight"])
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["permutation"] == 3 and counts["permutation_test"] == 1
+    assert counts["model"] == 3  # logreg, svm and selected
+    snakemake(tmp_path)
+    test = json.loads(
+        (tmp_path / "results/models/response/rnaseq/selected/permutation.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert test["n_permutations"] == 3 and len(set(test["null"])) == 3
+    # the planted signal beats every shuffle: the smallest p-value 3 permutations allow
+    assert test["p_value"] == 0.25 and test["observed"] > max(test["null"])
+    assert test["null_mean"] < test["observed"] - 0.2
+    summary = pd.read_csv(tmp_path / "results/summary.tsv", sep="\t").set_index("classifier")
+    assert summary.loc["selected", "permutation_p"] == 0.25
+    assert summary.drop(index="selected")["permutation_p"].isna().all()
+    assert "| 0.250 |" in (tmp_path / "results/summary.md").read_text(encoding="utf-8")
+
+
 def test_stability_filter_runs_inside_the_folds(tmp_path):
     write_study(
         tmp_path,

@@ -10,9 +10,10 @@ from pathlib import Path
 import joblib
 import mudata as md
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from radiotx import cohort, evaluate, models, report
+from radiotx import cohort, evaluate, models, permutation, report
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
@@ -60,7 +61,7 @@ def design_matrix(
     return X, labels.loc[X.index].astype(int), fold.loc[X.index], blocks
 
 
-def run(
+def procedure(
     mdata: md.MuData,
     folds: pd.DataFrame,
     *,
@@ -69,17 +70,10 @@ def run(
     modalities: list[str],
     classifier: str,
     settings: Settings,
-    outdir,
     perturbed: pd.DataFrame | None = None,
-) -> dict:
-    """Nested CV, final refit and every output of one model job, written to ``outdir``.
-
-    ``perturbed`` (radiomics features of perturbed ROIs, long format) switches on the
-    in-fold stability filter of the radiomics block when ``settings.stability_threshold``
-    is set.
-    """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+):
+    """The modelling procedure of one job: its design matrix, labels, outer folds, the
+    pipeline and the inner-CV search space that makes every choice."""
     X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
     if set(settings.balancers) & NEIGHBOUR_BALANCERS:
         check_smote(y, fold, settings, f"{endpoint}/{pipeline}")
@@ -107,6 +101,53 @@ def run(
         smote_neighbors=settings.smote_neighbors,
         candidates=tuple(settings.candidates),
         search=settings.search,
+    )
+    return X, y, fold, estimator, space
+
+
+def permuted(
+    mdata: md.MuData, folds: pd.DataFrame, *, index: int, settings: Settings, **job
+) -> float:
+    """Pooled out-of-fold AUC of the whole procedure on labels shuffled across patients
+    (permutation ``index``), on the same outer folds: one draw of the null distribution."""
+    X, y, fold, estimator, space = procedure(mdata, folds, settings=settings, **job)
+    shuffled = permutation.permute(y, settings.seed, index)
+    result = evaluate.nested_cv(
+        estimator, space, X, shuffled, fold, inner_splits=settings.inner_folds, seed=settings.seed
+    )
+    p = result.predictions
+    return float(roc_auc_score(p["y_true"], p["score"]))
+
+
+def run(
+    mdata: md.MuData,
+    folds: pd.DataFrame,
+    *,
+    endpoint: str,
+    pipeline: str,
+    modalities: list[str],
+    classifier: str,
+    settings: Settings,
+    outdir,
+    perturbed: pd.DataFrame | None = None,
+) -> dict:
+    """Nested CV, final refit and every output of one model job, written to ``outdir``.
+
+    ``perturbed`` (radiomics features of perturbed ROIs, long format) switches on the
+    in-fold stability filter of the radiomics block when ``settings.stability_threshold``
+    is set.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    X, y, fold, estimator, space = procedure(
+        mdata,
+        folds,
+        endpoint=endpoint,
+        pipeline=pipeline,
+        modalities=modalities,
+        classifier=classifier,
+        settings=settings,
+        perturbed=perturbed,
     )
     result = evaluate.nested_cv(
         estimator,

@@ -27,7 +27,11 @@ def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
         path = Path(entry)
         if path.is_dir():
             path = path / "metrics.json"
-        out.append(json.loads(path.read_text(encoding="utf-8")))
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        test = path.parent / "permutation.json"
+        if test.exists():  # written by the permutation test of this model, when run
+            metrics["permutation"] = json.loads(test.read_text(encoding="utf-8"))
+        out.append(metrics)
     return out
 
 
@@ -128,6 +132,7 @@ def _summary_row(m: dict) -> dict:
     row["modalities"] = ",".join(m.get("modalities") or [])
     row["n_patients"] = m.get("n_patients")
     row["n_positive"] = m.get("n_positive")
+    row["permutation_p"] = _num((m.get("permutation") or {}).get("p_value"))
     for metric in METRICS:
         lo, hi = (m.get("ci95") or {}).get(metric) or (None, None)
         row[metric] = _num((m.get("pooled") or {}).get(metric))
@@ -142,7 +147,7 @@ def summary_table(metrics: list[dict]) -> pd.DataFrame:
     """One row per model, ranked within endpoint by pooled ROC AUC (ties: balanced accuracy)."""
     rows = [_summary_row(m) for m in metrics]
     columns = ["endpoint", "rank", "pipeline", "classifier", "modalities", "n_patients"]
-    columns += ["n_positive"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
+    columns += ["n_positive", "permutation_p"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
     if not rows:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows)
@@ -201,6 +206,7 @@ _MD_HEADER = [
     "n positive",
     "AUC [95 % CI]",
     "AUC mean ± SD",
+    "Permutation p",
     "Balanced accuracy",
     "Sensitivity",
     "Specificity",
@@ -212,7 +218,8 @@ _MD_INTRO = (
     "Brackets give the 95 % bootstrap confidence interval over patients; *mean ± SD* is taken "
     "across the outer folds and shows how much performance varies between data splits. "
     "Balanced accuracy, sensitivity and specificity are pooled out-of-fold values with their "
-    "bootstrap intervals."
+    "bootstrap intervals. *Permutation p* (when the test ran) is the share of label "
+    "permutations, each re-running the whole procedure, that scored at least as well."
 )
 
 
@@ -228,6 +235,7 @@ def _markdown_row(r: pd.Series) -> list:
         r["n_positive"],
         ci("roc_auc"),
         format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]),
+        MISSING if math.isnan(r["permutation_p"]) else f"{r['permutation_p']:.3f}",
         ci("balanced_accuracy"),
         ci("sensitivity"),
         ci("specificity"),

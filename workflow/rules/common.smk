@@ -74,6 +74,7 @@ wildcard_constraints:
     endpoint="|".join(map(re.escape, ENDPOINTS)),
     pipeline="|".join(map(re.escape, PIPELINES)),
     classifier="|".join(map(re.escape, CLASSIFIERS)),
+    index=r"\d+",
 
 
 def sheet_path(column):
@@ -166,6 +167,32 @@ def model_files(name):
         pipeline=PIPELINES,
         classifier=CLASSIFIERS,
         name=name,
+    )
+
+
+# The permutation test re-runs the whole procedure: the "selected" model when there is one
+# (its inner CV makes every choice), otherwise each classifier's model.
+N_PERMUTATIONS = config["cv"]["permutations"]
+PERMUTED = ["selected"] if "selected" in CLASSIFIERS else CLASSIFIERS
+
+
+def permutation_files():
+    if not N_PERMUTATIONS:
+        return []
+    return expand(
+        "results/models/{endpoint}/{pipeline}/{classifier}/permutation.json",
+        endpoint=ENDPOINTS,
+        pipeline=PIPELINES,
+        classifier=PERMUTED,
+    )
+
+
+def permutation_draws(wildcards):
+    """Input function: the permuted runs of one model."""
+    return expand(
+        "results/permutations/{endpoint}/{pipeline}/{classifier}/{index}.json",
+        index=range(N_PERMUTATIONS),
+        **wildcards,
     )
 
 

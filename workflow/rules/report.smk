@@ -1,6 +1,7 @@
 rule summary:
     input:
-        model_files("metrics.json"),
+        metrics=model_files("metrics.json"),
+        permutations=permutation_files(),
     output:
         tsv="results/summary.tsv",
         md=report(
