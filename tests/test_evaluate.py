@@ -231,7 +231,9 @@ def test_nested_cv_fold_records(nested_result, informative):
         # The fold's test metrics are those of its rows in the pooled predictions.
         rows = nested_result.predictions[nested_result.predictions["fold"] == record["fold"]]
         assert record["roc_auc"] == pytest.approx(roc_auc_score(rows["y_true"], rows["score"]))
-    assert set(summary) == {"folds", "pooled", "mean", "sd", "ci95"}
+    assert set(summary) == {"folds", "pooled", "mean", "sd", "ci95", "ci95_t"}
+    low, high = summary["ci95_t"]["roc_auc"]
+    assert low < summary["mean"]["roc_auc"] < high
     assert {"calibration_slope", "calibration_intercept"} <= set(summary["pooled"])
     assert summary["mean"]["roc_auc"] == pytest.approx(
         np.mean([r["roc_auc"] for r in nested_result.folds])
@@ -341,3 +343,14 @@ def test_calibration_slope_and_intercept():
     # risk underestimated throughout: positive intercept
     low = evaluate.calibration(y, 1 / (1 + np.exp(-(lp - 1))))
     assert low["calibration_intercept"] == pytest.approx(1, abs=0.06)
+
+
+def test_corrected_t_ci_is_wider_than_the_naive_one():
+    from scipy import stats
+
+    values = np.array([0.71, 0.78, 0.69, 0.83, 0.75])
+    low, high = evaluate.corrected_t_ci(values, n_test=20, n_train=80)
+    naive = stats.t.interval(0.95, 4, loc=values.mean(), scale=stats.sem(values))
+    assert low < naive[0] and high > naive[1]
+    # variance factor 1/5 + 20/80 = 0.45 instead of 0.2: the half-width grows by 1.5
+    assert (high - low) / (naive[1] - naive[0]) == pytest.approx(1.5)

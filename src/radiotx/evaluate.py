@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from scipy.stats import t as t_dist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -37,6 +38,19 @@ def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]
         "f1": float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else float("nan"),
         "brier": float(np.mean((score - y_true) ** 2)) if probability else float("nan"),
     }
+
+
+def corrected_t_ci(values, n_test: float, n_train: float, level: float = 0.95) -> list[float]:
+    """CI of the mean of per-fold scores by the corrected resampled t-test (Nadeau & Bengio
+    2003): the folds share training patients, so the plain standard error is too small;
+    the variance is inflated by ``1/J + n_test/n_train`` instead of ``1/J`` (J folds)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return [float("nan"), float("nan")]
+    se = np.sqrt((1 / len(values) + n_test / n_train) * values.var(ddof=1))
+    half = t_dist.ppf(0.5 + level / 2, df=len(values) - 1) * se
+    return [float(values.mean() - half), float(values.mean() + half)]
 
 
 def calibration(y_true, probability) -> dict[str, float]:
@@ -174,6 +188,10 @@ class NestedCVResult:
             "ci95": bootstrap_ci(
                 self.predictions, n_boot=n_boot, seed=seed, probability=self.probability
             ),
+        }
+        n_test = per_fold["n_test"].mean()
+        result["ci95_t"] = {
+            m: corrected_t_ci(per_fold[m], n_test, len(self.predictions) - n_test) for m in METRICS
         }
         if self.probability:
             result["pooled"].update(calibration(y, score))

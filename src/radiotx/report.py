@@ -133,6 +133,8 @@ def _summary_row(m: dict) -> dict:
     row["n_patients"] = m.get("n_patients")
     row["n_positive"] = m.get("n_positive")
     row["permutation_p"] = _num((m.get("permutation") or {}).get("p_value"))
+    t_low, t_high = (m.get("ci95_t") or {}).get("roc_auc") or (None, None)
+    row["roc_auc_t_ci_low"], row["roc_auc_t_ci_high"] = _num(t_low), _num(t_high)
     for metric in METRICS:
         lo, hi = (m.get("ci95") or {}).get(metric) or (None, None)
         row[metric] = _num((m.get("pooled") or {}).get(metric))
@@ -148,6 +150,7 @@ def summary_table(metrics: list[dict]) -> pd.DataFrame:
     rows = [_summary_row(m) for m in metrics]
     columns = ["endpoint", "rank", "pipeline", "classifier", "modalities", "n_patients"]
     columns += ["n_positive", "permutation_p"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
+    columns += ["roc_auc_t_ci_low", "roc_auc_t_ci_high"]
     if not rows:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows)
@@ -174,6 +177,13 @@ def format_ci(value, low, high) -> str:
     if any(v is None or math.isnan(v) for v in (low, high)):
         return _fmt(value)
     return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def format_interval(low, high) -> str:
+    """`` [0.72, 0.89]``, or nothing when the interval is unavailable."""
+    if any(v is None or math.isnan(v) for v in (low, high)):
+        return ""
+    return f" [{_fmt(low)}, {_fmt(high)}]"
 
 
 def format_mean_sd(mean, sd) -> str:
@@ -205,7 +215,7 @@ _MD_HEADER = [
     "n",
     "n positive",
     "AUC [95 % CI]",
-    "AUC mean ± SD",
+    "AUC mean ± SD [corrected t CI]",
     "Permutation p",
     "Balanced accuracy",
     "Sensitivity",
@@ -216,7 +226,9 @@ _MD_INTRO = (
     "Models are ranked within each endpoint by the pooled out-of-fold ROC AUC of nested "
     "cross-validation: every patient is scored once, by a model tuned and fitted without them. "
     "Brackets give the 95 % bootstrap confidence interval over patients; *mean ± SD* is taken "
-    "across the outer folds and shows how much performance varies between data splits. "
+    "across the outer folds and shows how much performance varies between data splits; its "
+    "interval is the corrected resampled t-test's, which allows for the training patients "
+    "the folds share. "
     "Balanced accuracy, sensitivity and specificity are pooled out-of-fold values with their "
     "bootstrap intervals. *Permutation p* (when the test ran) is the share of label "
     "permutations, each re-running the whole procedure, that scored at least as well."
@@ -234,7 +246,8 @@ def _markdown_row(r: pd.Series) -> list:
         r["n_patients"],
         r["n_positive"],
         ci("roc_auc"),
-        format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]),
+        format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"])
+        + format_interval(r["roc_auc_t_ci_low"], r["roc_auc_t_ci_high"]),
         MISSING if math.isnan(r["permutation_p"]) else f"{r['permutation_p']:.3f}",
         ci("balanced_accuracy"),
         ci("sensitivity"),
