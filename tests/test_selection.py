@@ -117,7 +117,13 @@ def test_correlation_filter_keeps_the_more_relevant_of_a_pair():
     rng = np.random.default_rng(2)
     y = np.repeat([0, 1], 30)
     signal = y + rng.normal(scale=0.5, size=60)
-    weaker_copy = signal + rng.normal(scale=0.2, size=60)
+    # noise without class effect and orthogonal to the signal's within-class part: the
+    # copy has the same between-class and more within-class variance, so a smaller F
+    within = signal - np.where(y == 1, signal[y == 1].mean(), signal[y == 0].mean())
+    noise = rng.normal(size=60)
+    noise -= np.where(y == 1, noise[y == 1].mean(), noise[y == 0].mean())
+    noise -= (noise @ within) / (within @ within) * within
+    weaker_copy = signal + 0.2 * noise
     X = np.column_stack([weaker_copy, rng.normal(size=(60, 3)), signal])
     kept = selection.CorrelationFilter(threshold=0.9).fit(X, y).get_support()
     assert kept.tolist() == [False, True, True, True, True]
