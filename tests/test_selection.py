@@ -176,7 +176,7 @@ def test_mrmr_equals_the_formula(redundancy, n_classes):
     assert fitted.ranking_.tolist().index(5) < fitted.ranking_.tolist().index(20)
 
 
-def test_mrmr_is_fast_enough_for_a_radiomics_block():
+def test_mrmr_on_a_radiomics_sized_block():
     X, y = make_classification(n_samples=100, n_features=3000, n_informative=20, random_state=0)
     fitted = selection.MRMR(k=50).fit(X, y)  # timings: tests/benchmarks/mrmr.py
     assert len(set(fitted.ranking_)) == 50 and fitted.scores_.shape == (50,)

@@ -204,6 +204,9 @@ def grid(
                     ]
                     for block_name, cols in blocks.items()
                 }
+                for block_name in blocks:  # the selector's own penalty, e.g. lasso's C
+                    for key, values in selection.grid(selector_name).items():
+                        space[f"prep__{block_name}__select__{key}"] = values
                 space["balance"] = [
                     balancing.balancer(balancer_name, seed=seed, k_neighbors=smote_neighbors)
                 ]
