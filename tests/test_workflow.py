@@ -58,7 +58,7 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["demo"]["n_patients"] = n_patients
     config["radiomics"]["params"] = str(REPO / "config" / "radiomics" / "ct_demo.yaml")
-    config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200}
+    config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200, "permutations": 0}
     config["model"]["classifiers"] = ["logreg"]
     config["model"]["k_features"] = [5, 20]
     config.update(overrides)
@@ -82,6 +82,7 @@ def study(tmp_path_factory):
 def test_one_extraction_job_per_patient_and_modality(study):
     sheet = pd.read_csv(study["dir"] / "config" / "patients.tsv", sep="\t", keep_default_na=False)
     counts = job_counts(study["first_dry"])
+    assert "permutation" not in counts  # the study's config turns the test off
     assert counts["radiomics"] == N_PATIENTS
     assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
     assert counts["model"] == 4  # radiomics, rnaseq, clinical, early_fusion x logreg
@@ -278,7 +279,7 @@ def test_stability_filter_runs_inside_the_folds(tmp_path):
         tmp_path,
         n_patients=30,
         pipelines={"radiomics": ["radiomics"]},
-        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100},
+        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0},
     )
     config_path = tmp_path / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
