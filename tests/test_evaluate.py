@@ -354,3 +354,26 @@ def test_corrected_t_ci_is_wider_than_the_naive_one():
     assert low < naive[0] and high > naive[1]
     # variance factor 1/5 + 20/80 = 0.45 instead of 0.2: the half-width grows by 1.5
     assert (high - low) / (naive[1] - naive[0]) == pytest.approx(1.5)
+
+
+def test_learning_curve_rises_with_training_size():
+    X, y = make_classification(
+        n_samples=150, n_features=40, n_informative=5, class_sep=0.8, random_state=4
+    )
+    X = pd.DataFrame(X, columns=[f"a{models.SEPARATOR}f{i}" for i in range(40)])
+    y = pd.Series(y)
+    fold = pd.Series(np.arange(150) % 3)
+    blocks = {"a": list(X.columns)}
+    curve = evaluate.learning_curve(
+        models.build(blocks, "logreg", seed=0),
+        models.grid(blocks, "logreg", [5]),
+        X,
+        y,
+        fold,
+        fractions=(0.2, 1.0),
+        seed=0,
+    )
+    assert list(curve["fraction"]) == [0.2, 1.0]
+    assert curve["n_train"].tolist() == [20.0, 100.0]
+    assert curve["roc_auc"].iloc[1] > curve["roc_auc"].iloc[0]
+    assert (curve["roc_auc"] > 0.5).all()

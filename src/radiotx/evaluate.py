@@ -277,3 +277,51 @@ def describe(step) -> str:
         elif isinstance(value, bool | int | float | str) or value is None:
             parts.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
     return f"{type(step).__name__}({', '.join(parts)})"
+
+
+def learning_curve(
+    pipeline,
+    param_grid,
+    X: pd.DataFrame,
+    y: pd.Series,
+    outer_fold: pd.Series,
+    *,
+    fractions=(0.25, 0.5, 0.75, 1.0),
+    inner_splits: int = 3,
+    seed: int = 42,
+) -> pd.DataFrame:
+    """Nested-CV performance when each outer training set is cut to a fraction of its
+    patients (a stratified random subset), scored on the full outer test folds.
+
+    A curve still rising at 1.0 says more patients would help; a flat one says the model,
+    not the sample size, limits performance. Returns one row per fraction: the training
+    size per fold, the pooled out-of-fold ROC AUC and its mean over folds.
+    """
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    y = y.astype(int)
+    rows = []
+    for fraction in fractions:
+        scores_, truths, fold_aucs, sizes = [], [], [], []
+        for k in sorted(outer_fold.unique()):
+            test = (outer_fold == k).to_numpy()
+            X_train, y_train = X.loc[~test], y.loc[~test]
+            if fraction < 1:
+                cut = StratifiedShuffleSplit(1, train_size=fraction, random_state=seed + int(k))
+                keep, _ = next(cut.split(X_train, y_train))
+                X_train, y_train = X_train.iloc[keep], y_train.iloc[keep]
+            search = tune(pipeline, param_grid, X_train, y_train, inner_cv(k, inner_splits, seed))
+            score = scores(search.best_estimator_, X.loc[test])
+            scores_.append(score)
+            truths.append(y.loc[test].to_numpy())
+            fold_aucs.append(roc_auc_score(y.loc[test], score))
+            sizes.append(len(y_train))
+        rows.append(
+            {
+                "fraction": float(fraction),
+                "n_train": float(np.mean(sizes)),
+                "roc_auc": float(roc_auc_score(np.concatenate(truths), np.concatenate(scores_))),
+                "roc_auc_mean": float(np.mean(fold_aucs)),
+            }
+        )
+    return pd.DataFrame(rows)
