@@ -377,3 +377,8 @@ def test_learning_curve_rises_with_training_size():
     assert curve["n_train"].tolist() == [20.0, 100.0]
     assert curve["roc_auc"].iloc[1] > curve["roc_auc"].iloc[0]
     assert (curve["roc_auc"] > 0.5).all()
+
+
+def test_corrected_t_ci_stays_within_the_metric_range():
+    low, high = evaluate.corrected_t_ci([0.9, 1.0, 0.95, 1.0], n_test=10, n_train=30)
+    assert high == 1.0 and 0.5 < low < 0.95

@@ -40,17 +40,22 @@ def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]
     }
 
 
-def corrected_t_ci(values, n_test: float, n_train: float, level: float = 0.95) -> list[float]:
+def corrected_t_ci(
+    values, n_test: float, n_train: float, level: float = 0.95, bounds=(0.0, 1.0)
+) -> list[float]:
     """CI of the mean of per-fold scores by the corrected resampled t-test (Nadeau & Bengio
     2003): the folds share training patients, so the plain standard error is too small;
-    the variance is inflated by ``1/J + n_test/n_train`` instead of ``1/J`` (J folds)."""
+    the variance is inflated by ``1/J + n_test/n_train`` instead of ``1/J`` (J folds).
+    The symmetric t interval is clipped to the metric's range (``bounds``; all metrics
+    here lie in [0, 1])."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return [float("nan"), float("nan")]
     se = np.sqrt((1 / len(values) + n_test / n_train) * values.var(ddof=1))
     half = t_dist.ppf(0.5 + level / 2, df=len(values) - 1) * se
-    return [float(values.mean() - half), float(values.mean() + half)]
+    low, high = values.mean() - half, values.mean() + half
+    return [float(max(low, bounds[0])), float(min(high, bounds[1]))]
 
 
 def calibration(y_true, probability) -> dict[str, float]:
