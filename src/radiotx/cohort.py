@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from radiotx.errors import InputError
+from radiotx.features import separator
 
 SHEET_COLUMNS = ("patient_id", "image", "mask", "rnaseq")
 # Cells meaning "missing" in clinical tables, compared case-insensitively.
@@ -76,22 +77,32 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     # ids such as 007 must keep their leading zeros
-    table = pd.read_csv(path, sep=sep, dtype={id_column: str})
+    table = _keyed(
+        pd.read_csv(path, sep=sep, dtype={id_column: str}),
+        id_column,
+        path,
+        id_fix="set clinical.id_column in config/config.yaml to the patient id column",
+        duplicate_fix="keep one row per patient in the clinical table",
+    )
+    for column in table.columns:
+        table[column] = _missing_to_nan(table[column])
+    return table
+
+
+def _keyed(table, id_column: str, path, *, id_fix: str, duplicate_fix: str) -> pd.DataFrame:
+    """``table`` indexed by its patient id column (stripped text), which must exist and
+    hold each patient once."""
     if id_column not in table.columns:
         raise InputError(
             f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
             path=path,
-            fix="set clinical.id_column in config/config.yaml to the patient id column",
+            fix=id_fix,
         )
     table[id_column] = table[id_column].astype(str).str.strip()
-    for column in table.columns.drop(id_column):
-        table[column] = _missing_to_nan(table[column])
     dup = table[id_column][table[id_column].duplicated()]
     if len(dup):
         raise InputError(
-            f"patient {dup.iloc[0]} appears more than once",
-            path=path,
-            fix="keep one row per patient in the clinical table",
+            f"patient {dup.iloc[0]} appears more than once", path=path, fix=duplicate_fix
         )
     return table.set_index(id_column)
 
@@ -113,21 +124,14 @@ def read_table(path, id_column: str = "patient_id") -> pd.DataFrame:
         if id_column not in table.columns and table.index.name == id_column:
             table = table.reset_index()
     else:
-        sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
-        table = pd.read_csv(path, sep=sep, dtype={id_column: str})
-    if id_column not in table.columns:
-        raise InputError(
-            f"no '{id_column}' column (columns: {list(table.columns)[:8]} ...)",
-            path=path,
-            fix="set tables.<name>.id_column to the patient id column",
-        )
-    table[id_column] = table[id_column].astype(str).str.strip()
-    dup = table[id_column][table[id_column].duplicated()]
-    if len(dup):
-        raise InputError(
-            f"patient {dup.iloc[0]} appears more than once", path=path, fix="one row per patient"
-        )
-    table = table.set_index(id_column)
+        table = pd.read_csv(path, sep=separator(path), dtype={id_column: str})
+    table = _keyed(
+        table,
+        id_column,
+        path,
+        id_fix="set tables.<name>.id_column to the patient id column",
+        duplicate_fix="one row per patient",
+    )
     for column in table.columns:
         values = _missing_to_nan(table[column])
         numbers = pd.to_numeric(values, errors="coerce")

@@ -36,6 +36,14 @@ class Settings:
     stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
     rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
 
+    @classmethod
+    def from_params(cls, params: dict) -> Settings:
+        """Settings from the workflow's params (YAML lists become tuples)."""
+        params = dict(params)
+        for key in ("k_features", "selectors", "balancers", "candidates"):
+            params[key] = tuple(params[key])
+        return cls(**params)
+
 
 def design_matrix(
     mdata: md.MuData, modalities: list[str], endpoint: str, folds: pd.DataFrame

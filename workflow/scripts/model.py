@@ -8,9 +8,6 @@ from radiotx import cohort, experiment, logs, splits
 
 logs.to_file(snakemake.log[0])
 w = snakemake.wildcards
-settings = dict(snakemake.params.settings)
-for key in ("k_features", "selectors", "balancers", "candidates"):
-    settings[key] = tuple(settings[key])
 perturbed = snakemake.input.perturbed
 experiment.run(
     cohort.read(snakemake.input.cohort),
@@ -19,7 +16,7 @@ experiment.run(
     pipeline=w.pipeline,
     modalities=list(snakemake.params.modalities),
     classifier=w.classifier,
-    settings=experiment.Settings(**settings),
+    settings=experiment.Settings.from_params(snakemake.params.settings),
     outdir=Path(snakemake.output.metrics).parent,
     perturbed=pd.read_parquet(perturbed) if perturbed else None,
 )

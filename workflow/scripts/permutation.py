@@ -8,15 +8,12 @@ from radiotx import cohort, experiment, logs, splits
 
 logs.to_file(snakemake.log[0])
 w = snakemake.wildcards
-settings = dict(snakemake.params.settings)
-for key in ("k_features", "selectors", "balancers", "candidates"):
-    settings[key] = tuple(settings[key])
 perturbed = snakemake.input.perturbed
 auc = experiment.permuted(
     cohort.read(snakemake.input.cohort),
     splits.read(snakemake.input.folds),
     index=int(w.index),
-    settings=experiment.Settings(**settings),
+    settings=experiment.Settings.from_params(snakemake.params.settings),
     endpoint=w.endpoint,
     pipeline=w.pipeline,
     modalities=list(snakemake.params.modalities),

@@ -9,6 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 
+def separator(path) -> str:
+    """Comma for ``.csv`` / ``.csv.gz`` tables, tab otherwise."""
+    return "," if str(path).lower().endswith((".csv", ".csv.gz")) else "\t"
+
+
 def write_row(features: pd.Series, patient_id: str, path) -> None:
     """Write one patient's features as a one-row parquet table indexed by patient id."""
     frame = features.to_frame(name=patient_id).T

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from radiotx.errors import InputError
+from radiotx.features import separator
 
 FORMAT_FIX = "provide a TSV with columns 'gene' and 'count' (one row per gene, raw counts)"
 EXPRESSION_FIX = (
@@ -516,8 +517,7 @@ def read_matrix(path, *, layer: str = "") -> pd.DataFrame:
         data = data.toarray() if hasattr(data, "toarray") else np.asarray(data)
         frame = pd.DataFrame(data, index=adata.obs_names.astype(str), columns=adata.var_names)
     else:
-        sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
-        table = pd.read_csv(path, sep=sep, index_col=0)
+        table = pd.read_csv(path, sep=separator(path), index_col=0)
         frame = table.T
         frame.index = frame.index.astype(str).str.strip()
     frame.index.name = "patient_id"
@@ -549,8 +549,7 @@ def matrix_patients(path) -> list[str]:
             return [str(p) for p in adata.obs_names]
         finally:
             adata.file.close()
-    sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
-    header = pd.read_csv(path, sep=sep, nrows=0, index_col=0)
+    header = pd.read_csv(path, sep=separator(path), nrows=0, index_col=0)
     return [str(p).strip() for p in header.columns]
 
 
