@@ -201,7 +201,14 @@ def test_nested_cv_scores_informative_data(nested_result):
 def test_nested_cv_predicts_every_patient_once_in_its_fold(informative, nested_result):
     X, y, fold, _ = informative
     predictions = nested_result.predictions
-    assert list(predictions.columns) == ["patient_id", "fold", "y_true", "score", "y_pred"]
+    assert list(predictions.columns) == [
+        "patient_id",
+        "repeat",
+        "fold",
+        "y_true",
+        "score",
+        "y_pred",
+    ]
     assert predictions["patient_id"].is_unique
     assert set(predictions["patient_id"]) == set(X.index)
     by_patient = predictions.set_index("patient_id")
@@ -222,6 +229,7 @@ def test_nested_cv_fold_records(nested_result, informative):
     _, _, fold, blocks = informative
     summary = nested_result.summary(n_boot=200, seed=0)
     assert [r["fold"] for r in nested_result.folds] == sorted(fold.unique())
+    assert {r["repeat"] for r in nested_result.folds} == {0}
     assert sum(r["n_test"] for r in nested_result.folds) == len(fold)
     for record in nested_result.folds:
         params = record["best_params"]
@@ -382,3 +390,61 @@ def test_learning_curve_rises_with_training_size():
 def test_corrected_t_ci_stays_within_the_metric_range():
     low, high = evaluate.corrected_t_ci([0.9, 1.0, 0.95, 1.0], n_test=10, n_train=30)
     assert high == 1.0 and 0.5 < low < 0.95
+
+
+def test_shared_search_makes_the_same_choices_as_separate_searches(informative):
+    """Caching the shared preprocessing changes the cost, not one prediction."""
+    X, y, fold, blocks = informative
+    pipeline = models.build(blocks, models.SELECTED, seed=0)
+    spaces = {
+        name: models.grid(blocks, models.SELECTED, [5, 10], seed=0, candidates=(name,))
+        for name in ("logreg", "knn")
+    }
+    kwargs = dict(inner_splits=3, seed=0, union=models.SELECTED, selected=models.selected_features)
+    shared = evaluate.nested_cv_each(pipeline, spaces, X, y, fold, share=True, **kwargs)
+    separate = evaluate.nested_cv_each(pipeline, spaces, X, y, fold, share=False, **kwargs)
+    assert set(shared) == {"logreg", "knn", models.SELECTED}
+    for name, result in shared.items():
+        pd.testing.assert_frame_equal(result.predictions, separate[name].predictions)
+        pd.testing.assert_frame_equal(result.selected, separate[name].selected)
+        for a, b in zip(result.folds, separate[name].folds, strict=True):
+            assert a["best_params"] == b["best_params"]
+            assert a["inner_roc_auc"] == pytest.approx(b["inner_roc_auc"])
+    # the selected model is, fold by fold, the classifier with the best inner score
+    for k, record in enumerate(shared[models.SELECTED].folds):
+        best = max(("logreg", "knn"), key=lambda n: shared[n].folds[k]["inner_roc_auc"])
+        assert record["inner_roc_auc"] == shared[best].folds[k]["inner_roc_auc"]
+        assert record["best_params"]["clf"] == shared[best].folds[k]["best_params"]["clf"]
+
+
+def test_repeated_outer_cv_averages_over_repeats(informative):
+    X, y, _, blocks = informative
+    table = splits.make_splits(y, n_splits=4, repeats=2, seed=0)
+    pipeline = models.build(blocks, "logreg", seed=0)
+    spaces = {"logreg": models.grid(blocks, "logreg", [5])}
+    parts = []
+    for repeat in splits.repeat_ids(table):
+        fold = splits.outer(table, repeat).loc[X.index]
+        for k in range(4):
+            part = evaluate.evaluate_fold(pipeline, spaces, X, y, fold, k, seed=0, repeat=repeat)
+            # each fold travels from its job as JSON
+            parts.append(evaluate.FoldResult.from_dict(part["logreg"].to_dict()))
+    combined = evaluate.NestedCVResult.combine(parts[::-1])
+    assert len(combined.predictions) == 2 * len(X) and len(combined.folds) == 8
+    assert [(r["repeat"], r["fold"]) for r in combined.folds][:5] == [
+        (0, 0), (0, 1), (0, 2), (0, 3), (1, 0),
+    ]  # fmt: skip
+    summary = combined.summary(n_boot=200, seed=0)
+    assert summary["repeats"] == 2
+    per_repeat = [
+        roc_auc_score(p["y_true"], p["score"]) for _, p in combined.predictions.groupby("repeat")
+    ]
+    assert per_repeat[0] != per_repeat[1]
+    assert summary["pooled"]["roc_auc"] == pytest.approx(np.mean(per_repeat))
+    low, high = summary["ci95"]["roc_auc"]
+    assert low < summary["pooled"]["roc_auc"] < high
+    # one repeat alone: the same interval as without a repeat column
+    alone = combined.predictions[combined.predictions["repeat"] == 0]
+    assert evaluate.bootstrap_ci(alone, n_boot=200, seed=0) == evaluate.bootstrap_ci(
+        alone.drop(columns="repeat"), n_boot=200, seed=0
+    )

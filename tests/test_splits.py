@@ -105,3 +105,43 @@ def test_write_read_round_trip(tmp_path):
     splits.write(folds, path)
     back = splits.read(path)
     pd.testing.assert_frame_equal(back, folds)
+
+
+def test_hold_out_is_locked_away_and_repeats_are_new_partitions():
+    labels = make_labels(n=100, positives=30, missing=5)
+    table = splits.make_splits(labels, n_splits=4, repeats=3, holdout=0.2, seed=7)
+    assert list(table.columns) == splits.COLUMNS
+    locked = splits.holdout_patients(table)
+    development = splits.development_patients(table)
+    assert len(locked) == 19 and len(development) == 76  # 20 % of the 95 labelled
+    assert not set(locked) & set(development)
+    assert set(locked) | set(development) == set(labels.dropna().index)
+    # stratified: the hold-out set keeps the prevalence
+    assert abs(table.loc[table["set"] == "holdout", "label"].mean() - 0.3) < 0.06
+    assert splits.repeat_ids(table) == [0, 1, 2]
+    partitions = []
+    for repeat in range(3):
+        fold = splits.outer(table, repeat)
+        assert sorted(fold.index) == development and sorted(fold.unique()) == [0, 1, 2, 3]
+        partitions.append(fold.loc[development].to_numpy())
+    assert not np.array_equal(partitions[0], partitions[1])
+    # repeat 0 is the single partition of make_folds on the development patients
+    single = splits.make_folds(labels.loc[development], n_splits=4, seed=7)
+    pd.testing.assert_series_equal(
+        splits.outer(table, 0).sort_index(),
+        single.set_index("patient_id")["fold"].sort_index(),
+        check_names=False,
+    )
+    path_table = table.copy()
+    assert (path_table.loc[path_table["set"] == "holdout", ["repeat", "fold"]] == -1).all().all()
+
+
+def test_hold_out_share_must_be_a_fraction():
+    with pytest.raises(InputError, match="cv.holdout is 1.5"):
+        splits.make_splits(make_labels(), holdout=1.5)
+
+
+def test_a_single_partition_table_reads_as_one_repeat():
+    folds = splits.make_folds(make_labels(missing=0), n_splits=5, seed=0)
+    assert splits.repeat_ids(folds) == [0] and splits.holdout_patients(folds) == []
+    assert len(splits.outer(folds)) == len(folds)

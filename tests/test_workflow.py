@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 from scipy.stats import hypergeom
+from sklearn.metrics import roc_auc_score
 
-from radiotx import demo
+from radiotx import demo, splits
 from radiotx.features import rnaseq
 
 pytestmark = pytest.mark.workflow
@@ -86,6 +87,7 @@ def test_one_extraction_job_per_patient_and_modality(study):
     assert counts["radiomics"] == N_PATIENTS
     assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
     assert counts["model"] == 4  # radiomics, rnaseq, clinical, early_fusion x logreg
+    assert counts["outer_fold"] == 16 and counts["refit"] == 4  # a job per pipeline and fold
 
 
 def test_outputs_and_ranked_summary(study):
@@ -176,6 +178,7 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
     assert counts.get("radiomics") == 1 and "rnaseq" not in counts
     assert "demo_cohort" not in counts and "splits" not in counts
     assert counts.get("gather") == 1 and counts.get("model") == 4
+    assert counts.get("outer_fold") == 16
 
 
 def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
@@ -256,7 +259,8 @@ def test_permutation_test_reruns_the_selected_procedure(tmp_path):
     config["model"].update(classifiers=["logreg", "svm"], balancers=["class_weight"])
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["permutation"] == 3 and counts["permutation_test"] == 1
+    # each permutation job re-runs every classifier's procedure; each model gets its test
+    assert counts["permutation"] == 3 and counts["permutation_test"] == 3
     assert counts["model"] == 3  # logreg, svm and selected
     snakemake(tmp_path)
     test = json.loads(
@@ -270,8 +274,43 @@ def test_permutation_test_reruns_the_selected_procedure(tmp_path):
     assert test["null_mean"] < test["observed"] - 0.2
     summary = pd.read_csv(tmp_path / "results/summary.tsv", sep="\t").set_index("classifier")
     assert summary.loc["selected", "permutation_p"] == 0.25
-    assert summary.drop(index="selected")["permutation_p"].isna().all()
+    assert summary["permutation_p"].notna().all()
     assert "| 0.250 |" in (tmp_path / "results/summary.md").read_text(encoding="utf-8")
+
+
+def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
+    write_study(
+        tmp_path,
+        n_patients=48,
+        pipelines={"clinical": ["clinical"]},
+        cv={
+            "outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
+            "repeats": 2, "holdout": 0.25,
+        },
+    )  # fmt: skip
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["outer_fold"] == 6 and counts["holdout"] == 1
+    snakemake(tmp_path)
+    table = splits.read(tmp_path / "results/splits/response.tsv")
+    locked = set(splits.holdout_patients(table))
+    assert len(locked) == 12
+    model = tmp_path / "results/models/response/clinical/logreg"
+    predictions = pd.read_csv(model / "predictions.tsv", sep="\t", dtype={"patient_id": str})
+    # the hold-out patients never enter the CV; the others are scored once per repeat
+    assert not locked & set(predictions["patient_id"])
+    assert predictions.groupby("patient_id")["repeat"].nunique().eq(2).all()
+    assert len(predictions) == 2 * 36
+    held = pd.read_csv(model / "holdout_predictions.tsv", sep="\t", dtype={"patient_id": str})
+    assert set(held["patient_id"]) == locked
+    metrics = json.loads((model / "holdout.json").read_text(encoding="utf-8"))
+    assert metrics["n_patients"] == 12
+    assert metrics["metrics"]["roc_auc"] == pytest.approx(
+        roc_auc_score(held["y_true"], held["score"])
+    )
+    summary = pd.read_csv(tmp_path / "results/summary.tsv", sep="\t").iloc[0]
+    assert summary["holdout_n"] == 12
+    assert summary["holdout_roc_auc"] == pytest.approx(metrics["metrics"]["roc_auc"])
+    assert "Hold-out AUC" in (tmp_path / "results/summary.md").read_text(encoding="utf-8")
 
 
 def test_stability_filter_runs_inside_the_folds(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +13,7 @@ from scipy.stats import rankdata
 from scipy.stats import t as t_dist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 
 METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier")
 
@@ -100,15 +102,26 @@ def bootstrap_ci(
     probability: bool = True,
 ) -> dict[str, list[float]]:
     """Percentile CI of each metric over patients resampled with replacement, within class
-    so that every replicate has both classes."""
+    so that every replicate has both classes.
+
+    With repeated outer CV (a ``repeat`` column, one prediction per patient and repeat)
+    each replicate draws patients once and averages the metric over the repeats, the
+    estimate that :meth:`NestedCVResult.summary` reports.
+    """
     rng = np.random.default_rng(seed)
-    y = predictions["y_true"].to_numpy(dtype=int)
-    score = predictions["score"].to_numpy(dtype=float)
-    pred = predictions["y_pred"].to_numpy(dtype=int)
+    by_repeat = _by_repeat(predictions)
+    y = by_repeat[0]["y_true"].to_numpy(dtype=int)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     pos_draw = rng.choice(pos, size=(n_boot, len(pos)))
     neg_draw = rng.choice(neg, size=(n_boot, len(neg)))
-    draws = _replicate_metrics(score[pos_draw], score[neg_draw], pred[pos_draw], pred[neg_draw])
+    replicates = []
+    for part in by_repeat:
+        score = part["score"].to_numpy(dtype=float)
+        pred = part["y_pred"].to_numpy(dtype=int)
+        replicates.append(
+            _replicate_metrics(score[pos_draw], score[neg_draw], pred[pos_draw], pred[neg_draw])
+        )
+    draws = {name: np.mean([r[name] for r in replicates], axis=0) for name in replicates[0]}
     if not probability:
         draws["brier"] = np.full(n_boot, np.nan)
     alpha = (1 - level) / 2
@@ -118,6 +131,17 @@ def bootstrap_ci(
             name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
             for name, v in draws.items()
         }
+
+
+def _by_repeat(predictions: pd.DataFrame) -> list[pd.DataFrame]:
+    """The predictions of each repeat of the outer CV, rows in the same patient order."""
+    if "repeat" not in predictions:
+        return [predictions]
+    groups = [part for _, part in predictions.groupby("repeat", sort=True)]
+    order = pd.Index(groups[0]["patient_id"])
+    return [groups[0]] + [
+        part.set_index("patient_id").loc[order].reset_index() for part in groups[1:]
+    ]
 
 
 def _replicate_metrics(score_pos, score_neg, pred_pos, pred_neg) -> dict[str, np.ndarray]:
@@ -147,6 +171,11 @@ def _replicate_metrics(score_pos, score_neg, pred_pos, pred_neg) -> dict[str, np
     }
 
 
+def inner_seed(seed: int, repeat: int) -> int:
+    """The seed of the inner CVs of one repeat of the outer CV (repeat 0: ``seed``)."""
+    return seed + 1000 * repeat
+
+
 def inner_cv(outer_fold: int, n_splits: int, seed: int) -> StratifiedKFold:
     """The inner CV of one outer fold (its own shuffle, reproducible from the seed)."""
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed + outer_fold)
@@ -167,9 +196,7 @@ def tune(pipeline, param_grid, X, y, cv) -> GridSearchCV:
     search = GridSearchCV(
         clone(pipeline), param_grid, cv=cv, scoring="roc_auc", n_jobs=1, refit=True
     )
-    with warnings.catch_warnings():
-        # A block narrower than k after the variance filter keeps all its features.
-        warnings.filterwarnings("ignore", message=r"k=\d+ is greater than n_features")
+    with _quiet_search():
         return search.fit(X, y)
 
 
@@ -183,24 +210,223 @@ class NestedCVResult:
     probability: bool = True  # scores are predicted probabilities (else decision values)
 
     def summary(self, n_boot: int = 1000, seed: int = 42) -> dict:
+        """Pooled metrics (averaged over repeats of the outer CV), per-fold mean and SD,
+        the patient-bootstrap CI and the corrected resampled t CI over every outer fold."""
         per_fold = pd.DataFrame(self.folds)
-        y, score = self.predictions["y_true"], self.predictions["score"]
+        pooled = []
+        for part in _by_repeat(self.predictions):
+            y, score = part["y_true"], part["score"]
+            values = metrics(y, score, part["y_pred"], self.probability)
+            if self.probability:
+                values.update(calibration(y, score))
+            pooled.append(values)
         result = {
             "folds": self.folds,
-            "pooled": metrics(y, score, self.predictions["y_pred"], self.probability),
+            "pooled": {m: float(np.mean([v[m] for v in pooled])) for m in pooled[0]},
             "mean": {m: float(per_fold[m].mean()) for m in METRICS},
             "sd": {m: float(per_fold[m].std(ddof=1)) for m in METRICS},
             "ci95": bootstrap_ci(
                 self.predictions, n_boot=n_boot, seed=seed, probability=self.probability
             ),
         }
+        if len(pooled) > 1:
+            result["repeats"] = len(pooled)
         n_test = per_fold["n_test"].mean()
+        n_patients = self.predictions["patient_id"].nunique()
         result["ci95_t"] = {
-            m: corrected_t_ci(per_fold[m], n_test, len(self.predictions) - n_test) for m in METRICS
+            m: corrected_t_ci(per_fold[m], n_test, n_patients - n_test) for m in METRICS
         }
-        if self.probability:
-            result["pooled"].update(calibration(y, score))
         return result
+
+    @classmethod
+    def combine(cls, parts: list[FoldResult]) -> NestedCVResult:
+        """One result from the outer folds of one model, each scored by its own job."""
+        parts = sorted(parts, key=lambda part: (part.record.get("repeat", 0), part.record["fold"]))
+        return cls(
+            predictions=pd.concat([part.predictions for part in parts], ignore_index=True),
+            folds=[part.record for part in parts],
+            selected=pd.concat([part.selected for part in parts], ignore_index=True),
+            probability=all(part.probability for part in parts),
+        )
+
+
+@dataclass
+class FoldResult:
+    """One outer fold of one model: its test predictions, metrics and chosen features."""
+
+    record: dict
+    predictions: pd.DataFrame
+    selected: pd.DataFrame
+    probability: bool = True
+
+    def to_dict(self) -> dict:
+        return {
+            "record": self.record,
+            "predictions": self.predictions.to_dict(orient="list"),
+            "selected": self.selected.to_dict(orient="list"),
+            "probability": self.probability,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FoldResult:
+        predictions = pd.DataFrame(data["predictions"])
+        predictions["patient_id"] = predictions["patient_id"].astype(str)
+        selected = pd.DataFrame(data["selected"], columns=SELECTED_COLUMNS)
+        return cls(data["record"], predictions, selected, data["probability"])
+
+
+SELECTED_COLUMNS = ["fold", "modality", "feature"]
+
+
+@dataclass
+class Tuned:
+    """One inner-CV choice: the pipeline refitted on the training rows with the chosen
+    parameters, and its mean inner-CV ROC AUC."""
+
+    estimator: object
+    params: dict
+    inner_score: float
+
+
+@contextmanager
+def _quiet_search():
+    with warnings.catch_warnings():
+        # A block narrower than k after the variance filter keeps all its features.
+        warnings.filterwarnings("ignore", message=r"k=\d+ is greater than n_features")
+        yield
+
+
+def tune_each(
+    pipeline, spaces: dict[str, list[dict]], X, y, cv, *, union: str | None = None, share=True
+) -> dict[str, Tuned]:
+    """The inner-CV choice within each named search space (one per classifier) and, when
+    ``union`` names it, within all of them together (the classifier chosen too).
+
+    ``share=True`` runs one grid search over the union with the pipeline's transformers
+    and samplers cached (joblib ``Memory`` in a temporary folder): preprocessing,
+    selection and resampling are fitted once per inner split and setting and reused by
+    every classifier and hyper-parameter. Each space's choice is the best of its own
+    candidates, exactly what its own search would choose. ``share=False`` runs those
+    searches one by one, refitting the shared steps each time.
+    """
+    spaces = {name: space if isinstance(space, list) else [space] for name, space in spaces.items()}
+    if not share:
+        searches = {name: tune(pipeline, space, X, y, cv) for name, space in spaces.items()}
+        if union:
+            everything = [part for space in spaces.values() for part in space]
+            searches[union] = tune(pipeline, everything, X, y, cv)
+        return {
+            name: Tuned(search.best_estimator_, search.best_params_, float(search.best_score_))
+            for name, search in searches.items()
+        }
+    names = list(spaces)
+    owner = np.repeat(names, [len(ParameterGrid(spaces[name])) for name in names])
+    with tempfile.TemporaryDirectory(prefix="radiotx-cache-") as cache, _quiet_search():
+        cached = clone(pipeline).set_params(memory=cache)
+        search = GridSearchCV(
+            cached,
+            [part for name in names for part in spaces[name]],
+            cv=cv,
+            scoring="roc_auc",
+            n_jobs=1,
+            refit=False,
+        ).fit(X, y)
+        score = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-np.inf)
+        chosen = {}
+        for name in names:
+            rows = np.flatnonzero(owner == name)
+            best = int(rows[np.argmax(score[rows])])
+            params = search.cv_results_["params"][best]
+            # cloned, as GridSearchCV does: set_params would otherwise change the very
+            # estimator objects that the search space (and its record) holds
+            own = {key: clone(value, safe=False) for key, value in params.items()}
+            fitted = clone(cached).set_params(**own).fit(X, y).set_params(memory=None)
+            chosen[name] = Tuned(fitted, params, float(search.cv_results_["mean_test_score"][best]))
+    if union:
+        # the first of the best, as GridSearchCV ranks ties
+        chosen[union] = chosen[names[int(np.argmax([chosen[n].inner_score for n in names]))]]
+    return chosen
+
+
+def evaluate_fold(
+    pipeline,
+    spaces: dict[str, list[dict]],
+    X: pd.DataFrame,
+    y: pd.Series,
+    outer_fold: pd.Series,
+    fold: int,
+    *,
+    inner_splits: int = 3,
+    seed: int = 42,
+    repeat: int = 0,
+    union: str | None = None,
+    share: bool = True,
+    selected=None,
+) -> dict[str, FoldResult]:
+    """Tune every named space by inner CV on the training rows of outer fold ``fold`` (of
+    repeat ``repeat``) and score the chosen pipelines on its test rows, which no fitted
+    step has seen. ``selected(fitted)`` may return the (modality, feature) pairs kept."""
+    y = y.astype(int)
+    test = (outer_fold == fold).to_numpy()
+    inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
+    tuned = tune_each(pipeline, spaces, X.loc[~test], y.loc[~test], inner, union=union, share=share)
+    results = {}
+    for name, choice in tuned.items():
+        results[name] = score_fold(choice, X.loc[test], y.loc[test], fold, repeat, selected)
+    return results
+
+
+def score_fold(choice: Tuned, X_test, y_test, fold: int, repeat: int = 0, selected=None):
+    """The :class:`FoldResult` of one tuned pipeline on its outer test rows."""
+    model = choice.estimator
+    score = scores(model, X_test)
+    pred = np.asarray(model.predict(X_test), dtype=int)
+    probability = hasattr(model, "predict_proba")
+    predictions = pd.DataFrame(
+        {
+            "patient_id": X_test.index,
+            "repeat": repeat,
+            "fold": fold,
+            "y_true": y_test.to_numpy(),
+            "score": score,
+            "y_pred": pred,
+        }
+    )
+    record = {"repeat": int(repeat), "fold": int(fold), "n_test": len(y_test)}
+    record.update(metrics(y_test, score, pred, probability))
+    record["best_params"] = {key: _plain(value) for key, value in choice.params.items()}
+    record["inner_roc_auc"] = choice.inner_score
+    chosen = [] if selected is None else selected(model)
+    chosen = pd.DataFrame(
+        [(int(fold), modality, feature) for modality, feature in chosen], columns=SELECTED_COLUMNS
+    )
+    return FoldResult(record, predictions, chosen, probability)
+
+
+def nested_cv_each(
+    pipeline,
+    spaces: dict[str, list[dict]],
+    X: pd.DataFrame,
+    y: pd.Series,
+    outer_fold: pd.Series,
+    *,
+    inner_splits: int = 3,
+    seed: int = 42,
+    repeat: int = 0,
+    union: str | None = None,
+    share: bool = True,
+    selected=None,
+) -> dict[str, NestedCVResult]:
+    """:func:`evaluate_fold` over every outer fold, one result per named space."""
+    parts: dict[str, list[FoldResult]] = {}
+    for k in sorted(outer_fold.unique()):
+        fold_results = evaluate_fold(
+            pipeline, spaces, X, y, outer_fold, k, inner_splits=inner_splits, seed=seed,
+            repeat=repeat, union=union, share=share, selected=selected,
+        )  # fmt: skip
+        for name, part in fold_results.items():
+            parts.setdefault(name, []).append(part)
+    return {name: NestedCVResult.combine(part) for name, part in parts.items()}
 
 
 def nested_cv(
@@ -213,6 +439,7 @@ def nested_cv(
     inner_splits: int = 3,
     seed: int = 42,
     selected=None,
+    share: bool = False,
 ) -> NestedCVResult:
     """Tune ``pipeline`` by inner CV on each outer training set; score the held-out fold.
 
@@ -220,43 +447,10 @@ def nested_cv(
     never seen by any fitted step of that fold. ``selected(fitted)`` may return the
     (modality, feature) pairs the tuned pipeline kept.
     """
-    y = y.astype(int)
-    rows, fold_records, chosen, probability = [], [], [], True
-    for k in sorted(outer_fold.unique()):
-        test = (outer_fold == k).to_numpy()
-        inner = inner_cv(k, inner_splits, seed)
-        search = tune(pipeline, param_grid, X.loc[~test], y.loc[~test], inner)
-        score = scores(search.best_estimator_, X.loc[test])
-        pred = search.best_estimator_.predict(X.loc[test])
-        fold_probability = hasattr(search.best_estimator_, "predict_proba")
-        probability &= fold_probability
-        y_test = y.loc[test]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "patient_id": X.index[test],
-                    "fold": k,
-                    "y_true": y_test.to_numpy(),
-                    "score": score,
-                    "y_pred": np.asarray(pred, dtype=int),
-                }
-            )
-        )
-        record = {"fold": int(k), "n_test": int(test.sum())}
-        record.update(metrics(y_test, score, pred, fold_probability))
-        record["best_params"] = {key: _plain(value) for key, value in search.best_params_.items()}
-        record["inner_roc_auc"] = float(search.best_score_)
-        fold_records.append(record)
-        if selected is not None:
-            for modality, feature in selected(search.best_estimator_):
-                chosen.append({"fold": int(k), "modality": modality, "feature": feature})
-    predictions = pd.concat(rows, ignore_index=True)
-    return NestedCVResult(
-        predictions=predictions,
-        folds=fold_records,
-        selected=pd.DataFrame(chosen, columns=["fold", "modality", "feature"]),
-        probability=probability,
-    )
+    return nested_cv_each(
+        pipeline, {"model": param_grid}, X, y, outer_fold, inner_splits=inner_splits,
+        seed=seed, share=share, selected=selected,
+    )["model"]  # fmt: skip
 
 
 def _plain(value):

@@ -1,19 +1,21 @@
-"""One model job: an endpoint, a pipeline (a modality or a fusion of modalities) and a
-classifier, evaluated by nested CV on the stored outer folds and refit on all patients."""
+"""The modelling procedure of one endpoint and pipeline (a modality or a fusion of
+modalities): nested CV of every classifier on the stored outer folds, one outer fold at a
+time (a workflow job each), and the final refit on every development patient."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import joblib
 import mudata as md
+import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from radiotx import cohort, evaluate, models, permutation, report
+from radiotx import cohort, evaluate, models, permutation, report, splits
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
@@ -30,11 +32,13 @@ class Settings:
     smote_neighbors: int = 3
     selectors: tuple[str, ...] = ("anova",)  # feature selectors the inner CV chooses among
     balancers: tuple[str, ...] = ("smote",)  # balancing methods the inner CV chooses among
-    candidates: tuple[str, ...] = ()  # classifiers the "selected" model chooses among
+    candidates: tuple[str, ...] = ("logreg",)  # classifiers of the study (config model.classifiers)
+    select: bool = True  # add the "selected" model, whose inner CV chooses among candidates
     search: dict | None = None  # per-classifier search spaces (config model.search)
     n_boot: int = 1000
     stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
     rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
+    share: bool = True  # fit preprocessing shared by classifiers once per inner split
 
     @classmethod
     def from_params(cls, params: dict) -> Settings:
@@ -46,13 +50,13 @@ class Settings:
 
 
 def design_matrix(
-    mdata: md.MuData, modalities: list[str], endpoint: str, folds: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.Series, pd.Series, dict[str, list[str]]]:
-    """Features, labels and outer folds of the patients this pipeline can be scored on.
+    mdata: md.MuData, modalities: list[str], endpoint: str, patients
+) -> tuple[pd.DataFrame, pd.Series, dict[str, list[str]]]:
+    """Features and labels of those of ``patients`` this pipeline can be scored on.
 
     A single-modality pipeline uses the patients who have that modality; a fusion uses every
     patient with at least one of its modalities, the missing blocks left as NaN for the
-    in-fold imputer. Patients keep the outer fold they were given, whatever the pipeline.
+    in-fold imputer.
     """
     blocks, parts = {}, []
     for name in modalities:
@@ -61,12 +65,58 @@ def design_matrix(
         blocks[name] = list(frame.columns)
         parts.append(frame)
     X = pd.concat(parts, axis=1, join="outer")
-    fold = folds.set_index("patient_id")["fold"]
     labels = mdata.obs[endpoint]
-    keep = X.index.intersection(fold.index)
+    keep = X.index.intersection(pd.Index(patients))
     keep = keep[labels.reindex(keep).notna().to_numpy()]
     X = X.loc[sorted(keep)]
-    return X, labels.loc[X.index].astype(int), fold.loc[X.index], blocks
+    return X, labels.loc[X.index].astype(int), blocks
+
+
+@dataclass
+class Procedure:
+    """The modelling procedure of one (endpoint, pipeline): the development patients'
+    features and labels, the stored splits, the pipeline and one inner-CV search space per
+    classifier (``union`` names the model whose inner CV also chooses the classifier)."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    folds: pd.DataFrame
+    estimator: object
+    spaces: dict[str, list[dict]]
+    union: str | None
+    settings: Settings
+    meta: dict  # endpoint, pipeline, modalities and the size of the design
+
+    def outer(self, repeat: int) -> pd.Series:
+        return splits.outer(self.folds, repeat).loc[self.X.index]
+
+    def evaluate_fold(self, repeat: int, fold: int, y: pd.Series | None = None, select=True):
+        """Every classifier's :class:`~radiotx.evaluate.FoldResult` on one outer fold."""
+        s = self.settings
+        return evaluate.evaluate_fold(
+            self.estimator, self.spaces, self.X, self.y if y is None else y, self.outer(repeat),
+            fold, inner_splits=s.inner_folds, seed=s.seed, repeat=repeat, union=self.union,
+            share=s.share, selected=models.selected_features if select else None,
+        )  # fmt: skip
+
+    def evaluate(self, y: pd.Series | None = None, select=True) -> dict:
+        """Nested CV over every repeat and outer fold: a NestedCVResult per classifier."""
+        parts: dict[str, list] = {}
+        for repeat in splits.repeat_ids(self.folds):
+            for fold in sorted(self.outer(repeat).unique()):
+                for name, part in self.evaluate_fold(repeat, fold, y, select).items():
+                    parts.setdefault(name, []).append(part)
+        return {name: evaluate.NestedCVResult.combine(p) for name, p in parts.items()}
+
+    def refit(self) -> dict:
+        """The models to apply to new patients: the same inner-CV tuning on every
+        development patient, one fitted pipeline per classifier."""
+        s = self.settings
+        cv = StratifiedKFold(n_splits=s.inner_folds, shuffle=True, random_state=s.seed)
+        tuned = evaluate.tune_each(
+            self.estimator, self.spaces, self.X, self.y, cv, union=self.union, share=s.share
+        )
+        return {name: choice.estimator for name, choice in tuned.items()}
 
 
 def procedure(
@@ -76,15 +126,18 @@ def procedure(
     endpoint: str,
     pipeline: str,
     modalities: list[str],
-    classifier: str,
     settings: Settings,
+    classifiers: list[str] | None = None,
     perturbed: pd.DataFrame | None = None,
-):
-    """The modelling procedure of one job: its design matrix, labels, outer folds, the
-    pipeline and the inner-CV search space that makes every choice."""
-    X, y, fold, blocks = design_matrix(mdata, modalities, endpoint, folds)
+) -> Procedure:
+    """The :class:`Procedure` of one (endpoint, pipeline) for ``classifiers`` (by default
+    the configured candidates, plus the "selected" model when ``settings.select``)."""
+    development = splits.development_patients(folds)
+    X, y, blocks = design_matrix(mdata, modalities, endpoint, development)
     if set(settings.balancers) & NEIGHBOUR_BALANCERS:
-        check_smote(y, fold, settings, f"{endpoint}/{pipeline}")
+        for repeat in splits.repeat_ids(folds):
+            fold = splits.outer(folds, repeat).loc[X.index]
+            check_smote(y, fold, settings, f"{endpoint}/{pipeline}", repeat)
     stability = {}
     if perturbed is not None and settings.stability_threshold is not None and "radiomics" in blocks:
         stability["radiomics"] = StabilityFilter(perturbed, settings.stability_threshold)
@@ -93,38 +146,123 @@ def procedure(
         prepare["rnaseq"] = rnaseq_steps(mdata, settings)
     estimator = models.build(
         blocks,
-        classifier,
+        models.SELECTED,
         seed=settings.seed,
         smote_neighbors=settings.smote_neighbors,
         stability=stability,
         prepare=prepare,
     )
-    space = models.grid(
-        blocks,
-        classifier,
-        list(settings.k_features),
-        seed=settings.seed,
-        selectors=tuple(settings.selectors),
-        balancers=tuple(settings.balancers),
-        smote_neighbors=settings.smote_neighbors,
-        candidates=tuple(settings.candidates),
-        search=settings.search,
-    )
-    return X, y, fold, estimator, space
+    names = list(classifiers or settings.candidates)
+    union = models.SELECTED if settings.select and len(names) > 1 else None
+    spaces = {
+        name: models.grid(
+            blocks,
+            models.SELECTED,
+            list(settings.k_features),
+            seed=settings.seed,
+            selectors=tuple(settings.selectors),
+            balancers=tuple(settings.balancers),
+            smote_neighbors=settings.smote_neighbors,
+            candidates=(name,),
+            search=settings.search,
+        )
+        for name in names
+    }
+    meta = {
+        "endpoint": endpoint,
+        "pipeline": pipeline,
+        "modalities": list(modalities),
+        "n_patients": int(len(y)),
+        "n_positive": int(y.sum()),
+        "n_features_in": int(X.shape[1]),
+    }
+    return Procedure(X, y, folds, estimator, spaces, union, settings, meta)
 
 
-def permuted(
-    mdata: md.MuData, folds: pd.DataFrame, *, index: int, settings: Settings, **job
-) -> float:
-    """Pooled out-of-fold AUC of the whole procedure on labels shuffled across patients
-    (permutation ``index``), on the same outer folds: one draw of the null distribution."""
-    X, y, fold, estimator, space = procedure(mdata, folds, settings=settings, **job)
-    shuffled = permutation.permute(y, settings.seed, index)
-    result = evaluate.nested_cv(
-        estimator, space, X, shuffled, fold, inner_splits=settings.inner_folds, seed=settings.seed
+def permuted(procedure: Procedure, index: int) -> dict[str, float]:
+    """Pooled out-of-fold AUC (averaged over repeats) of every classifier's whole
+    procedure on labels shuffled across patients (permutation ``index``), on the same
+    outer folds: one draw of each model's null distribution."""
+    shuffled = permutation.permute(procedure.y, procedure.settings.seed, index)
+    results = procedure.evaluate(shuffled, select=False)
+    return {name: pooled_auc(result.predictions) for name, result in results.items()}
+
+
+def pooled_auc(predictions: pd.DataFrame) -> float:
+    by_repeat = predictions.groupby(predictions.get("repeat", 0))
+    return float(np.mean([roc_auc_score(p["y_true"], p["score"]) for _, p in by_repeat]))
+
+
+def score_holdout(
+    model, mdata: md.MuData, folds: pd.DataFrame, *, endpoint: str, modalities: list[str],
+    settings: Settings,
+) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+    """The final model of a pipeline on the locked hold-out patients (those the pipeline
+    can score): metrics with patient-bootstrap CIs, and the predictions. The hold-out
+    patients took no part in the outer CV nor in fitting ``model``."""
+    X, y, _ = design_matrix(mdata, modalities, endpoint, splits.holdout_patients(folds))
+    score = evaluate.scores(model, X)
+    predictions = pd.DataFrame(
+        {
+            "patient_id": X.index,
+            "y_true": y.to_numpy(),
+            "score": score,
+            "y_pred": np.asarray(model.predict(X), dtype=int),
+        }
     )
-    p = result.predictions
-    return float(roc_auc_score(p["y_true"], p["score"]))
+    probability = hasattr(model, "predict_proba")
+    values = evaluate.metrics(y, score, predictions["y_pred"], probability)
+    if probability:
+        values.update(evaluate.calibration(y, score))
+    summary = {
+        "n_patients": int(len(y)),
+        "n_positive": int(y.sum()),
+        "metrics": values,
+        "ci95": evaluate.bootstrap_ci(
+            predictions, n_boot=settings.n_boot, seed=settings.seed, probability=probability
+        ),
+    }
+    return summary, predictions
+
+
+def from_job(inputs, wildcards, params) -> Procedure:
+    """The :class:`Procedure` of a workflow job, from its input files (``cohort``,
+    ``folds``, ``perturbed``), wildcards (``endpoint``, ``pipeline``) and params
+    (``modalities``, ``settings``)."""
+    return procedure(
+        cohort.read(inputs.cohort),
+        splits.read(inputs.folds),
+        endpoint=wildcards.endpoint,
+        pipeline=wildcards.pipeline,
+        modalities=list(params.modalities),
+        settings=Settings.from_params(params.settings),
+        perturbed=pd.read_parquet(inputs.perturbed) if inputs.perturbed else None,
+    )
+
+
+def write_model(
+    result: evaluate.NestedCVResult, meta: dict, classifier: str, settings: Settings, outdir
+) -> dict:
+    """metrics.json, predictions.tsv, selected_features.tsv and roc.png of one model."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        **meta,
+        "classifier": classifier,
+        **result.summary(n_boot=settings.n_boot, seed=settings.seed),
+    }
+    keys = ["endpoint", "pipeline", "classifier"]
+    summary = {
+        **{k: summary[k] for k in keys},
+        **{k: v for k, v in summary.items() if k not in keys},
+    }
+    (outdir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
+    result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
+    report.plot_roc(
+        result.predictions, outdir / "roc.png", title=f"{meta['pipeline']} / {classifier}"
+    )
+    return summary
 
 
 def run(
@@ -139,49 +277,26 @@ def run(
     outdir,
     perturbed: pd.DataFrame | None = None,
 ) -> dict:
-    """Nested CV, final refit and every output of one model job, written to ``outdir``.
+    """Nested CV, final refit and every output of one model, in one process (the workflow
+    runs the same steps as a job per outer fold); written to ``outdir``.
 
-    ``perturbed`` (radiomics features of perturbed ROIs, long format) switches on the
-    in-fold stability filter of the radiomics block when ``settings.stability_threshold``
-    is set.
+    ``classifier`` is one of :data:`radiotx.models.CLASSIFIERS`, or ``"selected"`` for
+    the inner-CV choice among ``settings.candidates``. ``perturbed`` (radiomics features
+    of perturbed ROIs, long format) switches on the in-fold stability filter of the
+    radiomics block when ``settings.stability_threshold`` is set.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    X, y, fold, estimator, space = procedure(
-        mdata,
-        folds,
-        endpoint=endpoint,
-        pipeline=pipeline,
-        modalities=modalities,
-        classifier=classifier,
-        settings=settings,
-        perturbed=perturbed,
-    )
-    result = evaluate.nested_cv(
-        estimator,
-        space,
-        X,
-        y,
-        fold,
-        inner_splits=settings.inner_folds,
-        seed=settings.seed,
-        selected=models.selected_features,
-    )
-    summary = {
-        "endpoint": endpoint,
-        "pipeline": pipeline,
-        "classifier": classifier,
-        "modalities": list(modalities),
-        "n_patients": int(len(y)),
-        "n_positive": int(y.sum()),
-        "n_features_in": int(X.shape[1]),
-        **result.summary(n_boot=settings.n_boot, seed=settings.seed),
-    }
-    (outdir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
-    result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
-    report.plot_roc(result.predictions, outdir / "roc.png", title=f"{pipeline} / {classifier}")
-    joblib.dump(refit(estimator, space, X, y, settings), outdir / "model.joblib")
+    if classifier == models.SELECTED:
+        settings = replace(settings, select=True)
+        names = list(settings.candidates)
+    else:
+        settings, names = replace(settings, select=False), [classifier]
+    job = procedure(
+        mdata, folds, endpoint=endpoint, pipeline=pipeline, modalities=modalities,
+        settings=settings, classifiers=names, perturbed=perturbed,
+    )  # fmt: skip
+    result = job.evaluate()[classifier]
+    summary = write_model(result, job.meta, classifier, settings, outdir)
+    joblib.dump(job.refit()[classifier], Path(outdir) / "model.joblib")
     return summary
 
 
@@ -200,19 +315,16 @@ def rnaseq_steps(mdata: md.MuData, settings: Settings):
     return models.expression_steps(options, batches, sets)
 
 
-def check_smote(y: pd.Series, fold: pd.Series, settings: Settings, name: str) -> None:
+def check_smote(
+    y: pd.Series, fold: pd.Series, settings: Settings, name: str, repeat: int = 0
+) -> None:
     """SMOTE needs more minority patients than neighbours in every inner training set; say
     so before the search fails deep inside imbalanced-learn."""
-    fewest = evaluate.smallest_inner_class(y, fold, settings.inner_folds, settings.seed)
+    seed = evaluate.inner_seed(settings.seed, repeat)
+    fewest = evaluate.smallest_inner_class(y, fold, settings.inner_folds, seed)
     if fewest <= settings.smote_neighbors:
         raise ValueError(
             f"{name}: an inner training set has only {fewest} patients of the minority "
             f"class, not more than model.smote_neighbors ({settings.smote_neighbors}). Fix: "
             "lower model.smote_neighbors, use fewer cv folds, or add patients"
         )
-
-
-def refit(estimator, space, X: pd.DataFrame, y: pd.Series, settings: Settings):
-    """The model to apply to new patients: the same inner-CV tuning, on every patient."""
-    cv = StratifiedKFold(n_splits=settings.inner_folds, shuffle=True, random_state=settings.seed)
-    return evaluate.tune(estimator, space, X, y, cv).best_estimator_

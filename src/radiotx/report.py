@@ -31,6 +31,9 @@ def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
         test = path.parent / "permutation.json"
         if test.exists():  # written by the permutation test of this model, when run
             metrics["permutation"] = json.loads(test.read_text(encoding="utf-8"))
+        holdout = path.parent / "holdout.json"
+        if holdout.exists():  # the locked hold-out set, when the study has one
+            metrics["holdout"] = json.loads(holdout.read_text(encoding="utf-8"))
         out.append(metrics)
     return out
 
@@ -54,7 +57,11 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     fig = Figure(figsize=(5, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for fold, part in predictions.groupby("fold", sort=True):
+    # with repeated outer CV, the folds of the first repeat (the pooled curve has them all)
+    first = predictions[predictions["repeat"] == predictions["repeat"].min()] if (
+        "repeat" in predictions
+    ) else predictions  # fmt: skip
+    for fold, part in first.groupby("fold", sort=True):
         roc = _roc_points(part["y_true"], part["score"])
         if roc is not None:
             fpr, tpr, auc = roc
@@ -133,6 +140,11 @@ def _summary_row(m: dict) -> dict:
     row["n_patients"] = m.get("n_patients")
     row["n_positive"] = m.get("n_positive")
     row["permutation_p"] = _num((m.get("permutation") or {}).get("p_value"))
+    holdout = m.get("holdout") or {}
+    row["holdout_n"] = holdout.get("n_patients")
+    row["holdout_roc_auc"] = _num((holdout.get("metrics") or {}).get("roc_auc"))
+    h_low, h_high = (holdout.get("ci95") or {}).get("roc_auc") or (None, None)
+    row["holdout_roc_auc_ci_low"], row["holdout_roc_auc_ci_high"] = _num(h_low), _num(h_high)
     t_low, t_high = (m.get("ci95_t") or {}).get("roc_auc") or (None, None)
     row["roc_auc_t_ci_low"], row["roc_auc_t_ci_high"] = _num(t_low), _num(t_high)
     for metric in METRICS:
@@ -151,6 +163,7 @@ def summary_table(metrics: list[dict]) -> pd.DataFrame:
     columns = ["endpoint", "rank", "pipeline", "classifier", "modalities", "n_patients"]
     columns += ["n_positive", "permutation_p"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
     columns += ["roc_auc_t_ci_low", "roc_auc_t_ci_high"]
+    columns += ["holdout_n", "holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"]
     if not rows:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows)
@@ -231,14 +244,18 @@ _MD_INTRO = (
     "the folds share. "
     "Balanced accuracy, sensitivity and specificity are pooled out-of-fold values with their "
     "bootstrap intervals. *Permutation p* (when the test ran) is the share of label "
-    "permutations, each re-running the whole procedure, that scored at least as well."
+    "permutations, each re-running the whole procedure, that scored at least as well. "
+    "With repeated outer CV the pooled metrics are averaged over the repeats. *Hold-out "
+    "AUC* (when the study locks a hold-out set) is the final model's, scored once on "
+    "patients that no step of model development saw."
 )
 
 
-def _markdown_row(r: pd.Series) -> list:
+def _markdown_row(r: pd.Series, holdout: bool = False) -> list:
     def ci(metric):
         return format_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
 
+    extra = [ci("holdout_roc_auc"), r["holdout_n"]] if holdout else []
     return [
         r["rank"],
         r["pipeline"],
@@ -252,6 +269,7 @@ def _markdown_row(r: pd.Series) -> list:
         ci("balanced_accuracy"),
         ci("sensitivity"),
         ci("specificity"),
+        *extra,
     ]
 
 
@@ -287,8 +305,10 @@ def summary_markdown(table: pd.DataFrame, title: str = "Model performance summar
     warning about the optimism of its best row."""
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
-        rows = [_markdown_row(r) for _, r in group.sort_values("rank").iterrows()]
-        parts += [f"## {endpoint}", pipe_table(_MD_HEADER, rows)]
+        holdout = group["holdout_roc_auc"].notna().any()
+        rows = [_markdown_row(r, holdout) for _, r in group.sort_values("rank").iterrows()]
+        header = _MD_HEADER + (["Hold-out AUC [95 % CI]", "Hold-out n"] if holdout else [])
+        parts += [f"## {endpoint}", pipe_table(header, rows)]
         note = optimism_note(group)
         if note:
             parts.append(note)

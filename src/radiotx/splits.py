@@ -2,12 +2,15 @@
 
 Storing the folds (rather than re-deriving them in each job) is what makes single-modality
 baselines and fusion strategies comparable: they are scored on identical patients per fold.
+The stored table (:func:`make_splits`) has one row per development patient and repeat of
+the outer CV, and one row per patient of the locked hold-out set, which no model sees
+until the final models are scored on it once.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from radiotx.errors import InputError
 
@@ -23,7 +26,7 @@ def make_folds(
     """
     labels = labels.dropna().astype(int).sort_index()
     groups = labels.index.to_series() if groups is None else groups.reindex(labels.index)
-    smallest = labels.value_counts().min() if labels.nunique() == 2 else 0
+    smallest = labels.value_counts().min() if labels.nunique() >= 2 else 0
     if smallest < n_splits:
         raise InputError(
             f"the endpoint '{labels.name}' has {smallest} patients in its smallest class, "
@@ -37,6 +40,72 @@ def make_folds(
     return pd.DataFrame(
         {"patient_id": labels.index, "fold": fold.to_numpy(), "label": labels.to_numpy()}
     )
+
+
+DEVELOPMENT, HOLDOUT = "development", "holdout"
+COLUMNS = ["patient_id", "label", "set", "repeat", "fold"]
+
+
+def make_splits(
+    labels: pd.Series,
+    n_splits: int = 5,
+    *,
+    repeats: int = 1,
+    holdout: float = 0.0,
+    seed: int = 42,
+) -> pd.DataFrame:
+    """The stored splits of one endpoint: a locked hold-out set (a stratified ``holdout``
+    share of the labelled patients; none at 0) and ``repeats`` independent stratified
+    K-fold partitions of the others (repeat ``r`` shuffled with seed ``seed + r``, so
+    repeat 0 equals :func:`make_folds`). Hold-out rows have repeat and fold -1.
+    """
+    labels = labels.dropna().astype(int).sort_index()
+    every, frames = labels, []
+    if holdout:
+        if not 0 < holdout < 1:
+            raise InputError(
+                f"cv.holdout is {holdout}, not a share between 0 and 1",
+                fix="set cv.holdout to e.g. 0.2 (or 0 for no hold-out set)",
+            )
+        develop, locked = train_test_split(
+            labels.index, test_size=holdout, stratify=labels, random_state=seed
+        )
+        frames.append(
+            pd.DataFrame({"patient_id": sorted(locked), "set": HOLDOUT, "repeat": -1, "fold": -1})
+        )
+        labels = labels.loc[sorted(develop)]
+    for r in range(repeats):
+        folds = make_folds(labels, n_splits=n_splits, seed=seed + r)
+        frames.append(folds[["patient_id", "fold"]].assign(set=DEVELOPMENT, repeat=r))
+    table = pd.concat(frames, ignore_index=True)
+    table["label"] = table["patient_id"].map(every).astype(int)
+    return table[COLUMNS]
+
+
+def outer(folds: pd.DataFrame, repeat: int = 0) -> pd.Series:
+    """The outer fold of each development patient in one repeat (a table of
+    :func:`make_folds` counts as a single repeat without hold-out)."""
+    if "repeat" in folds:
+        folds = folds[(folds["set"] == DEVELOPMENT) & (folds["repeat"] == repeat)]
+    return folds.set_index("patient_id")["fold"].astype(int)
+
+
+def repeat_ids(folds: pd.DataFrame) -> list[int]:
+    if "repeat" not in folds:
+        return [0]
+    return sorted(folds.loc[folds["set"] == DEVELOPMENT, "repeat"].unique().tolist())
+
+
+def development_patients(folds: pd.DataFrame) -> list[str]:
+    if "set" in folds:
+        folds = folds[folds["set"] == DEVELOPMENT]
+    return sorted(folds["patient_id"].unique())
+
+
+def holdout_patients(folds: pd.DataFrame) -> list[str]:
+    if "set" not in folds:
+        return []
+    return sorted(folds.loc[folds["set"] == HOLDOUT, "patient_id"])
 
 
 def write(folds: pd.DataFrame, path) -> None:

@@ -55,6 +55,8 @@ rule splits:
         endpoint=lambda wildcards: config["endpoints"][wildcards.endpoint],
         id_column=config["clinical"]["id_column"],
         folds=config["cv"]["outer_folds"],
+        repeats=config["cv"]["repeats"],
+        holdout=config["cv"]["holdout"],
         seed=config.get("seed", 42),
     script:
         "../scripts/splits.py"

@@ -75,6 +75,8 @@ wildcard_constraints:
     pipeline="|".join(map(re.escape, PIPELINES)),
     classifier="|".join(map(re.escape, CLASSIFIERS)),
     index=r"\d+",
+    repeat=r"\d+",
+    fold=r"\d+",
 
 
 def sheet_path(column):
@@ -170,30 +172,53 @@ def model_files(name):
     )
 
 
-# The permutation test re-runs the whole procedure: the "selected" model when there is one
-# (its inner CV makes every choice), otherwise each classifier's model.
+# Every permutation job re-runs every classifier's whole procedure (the "selected" model's
+# too) on shuffled labels, so each model gets its permutation test.
 N_PERMUTATIONS = config["cv"]["permutations"]
-PERMUTED = ["selected"] if "selected" in CLASSIFIERS else CLASSIFIERS
+REPEATS = range(config["cv"]["repeats"])
+OUTER_FOLDS = range(config["cv"]["outer_folds"])
+HOLDOUT = config["cv"]["holdout"] > 0
 
 
 def permutation_files():
     if not N_PERMUTATIONS:
         return []
-    return expand(
-        "results/models/{endpoint}/{pipeline}/{classifier}/permutation.json",
-        endpoint=ENDPOINTS,
-        pipeline=PIPELINES,
-        classifier=PERMUTED,
-    )
+    return model_files("permutation.json")
+
+
+def holdout_files():
+    return model_files("holdout.json") if HOLDOUT else []
 
 
 def permutation_draws(wildcards):
-    """Input function: the permuted runs of one model."""
+    """Input function: the permuted runs of one model's (endpoint, pipeline)."""
     return expand(
-        "results/permutations/{endpoint}/{pipeline}/{classifier}/{index}.json",
+        "results/permutations/{endpoint}/{pipeline}/{index}.json",
         index=range(N_PERMUTATIONS),
-        **wildcards,
+        endpoint=wildcards.endpoint,
+        pipeline=wildcards.pipeline,
     )
+
+
+def outer_fold_files(wildcards):
+    """Input function: the outer-fold jobs of one model's (endpoint, pipeline)."""
+    return expand(
+        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+        endpoint=wildcards.endpoint,
+        pipeline=wildcards.pipeline,
+        repeat=REPEATS,
+        fold=OUTER_FOLDS,
+    )
+
+
+def modelling_inputs(wildcards):
+    """Input function: the cohort, the endpoint's splits and what the pipeline needs."""
+    return {
+        "cohort": "results/cohort.h5mu",
+        "folds": f"results/splits/{wildcards.endpoint}.tsv",
+        "perturbed": perturbed_table(wildcards),
+        "gene_sets": gene_set_file(wildcards),
+    }
 
 
 def stability_filter_on():
@@ -236,6 +261,7 @@ def modelling_settings():
         "selectors": config["model"]["selectors"],
         "balancers": config["model"]["balancers"],
         "candidates": config["model"]["classifiers"],
+        "select": config["model"]["select_classifier"],
         "search": config["model"]["search"],
         "n_boot": config["cv"]["bootstrap"],
         "rnaseq": config["rnaseq"]["preprocess"],

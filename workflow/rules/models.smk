@@ -1,9 +1,51 @@
+# One job per outer fold of each (endpoint, pipeline): every classifier is tuned in it, so
+# the preprocessing and selection they share are fitted once per inner split.
+rule outer_fold:
+    input:
+        unpack(modelling_inputs),
+    output:
+        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+    log:
+        "logs/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.log",
+    benchmark:
+        "benchmarks/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+    params:
+        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
+        settings=modelling_settings(),
+    script:
+        "../scripts/outer_fold.py"
+
+
+rule refit:
+    input:
+        unpack(modelling_inputs),
+    output:
+        [
+            f"results/models/{{endpoint}}/{{pipeline}}/{classifier}/model.joblib"
+            for classifier in CLASSIFIERS
+        ],
+    log:
+        "logs/models/{endpoint}/{pipeline}/refit.log",
+    benchmark:
+        "benchmarks/models/{endpoint}/{pipeline}/refit.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+    params:
+        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
+        settings=modelling_settings(),
+    script:
+        "../scripts/refit.py"
+
+
 rule model:
     input:
-        cohort="results/cohort.h5mu",
-        folds="results/splits/{endpoint}.tsv",
-        perturbed=perturbed_table,
-        gene_sets=gene_set_file,
+        folds=outer_fold_files,
     output:
         metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
         predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",
@@ -15,34 +57,44 @@ rule model:
             subcategory="{endpoint}",
             labels={"pipeline": "{pipeline}", "classifier": "{classifier}"},
         ),
-        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/{classifier}.log",
-    benchmark:
-        "benchmarks/models/{endpoint}/{pipeline}/{classifier}.tsv"
     conda:
         ENV
-    resources:
-        mem_mb=4000,
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
         settings=modelling_settings(),
     script:
         "../scripts/model.py"
 
 
-rule permutation:
+rule holdout:
     input:
         cohort="results/cohort.h5mu",
         folds="results/splits/{endpoint}.tsv",
-        perturbed=perturbed_table,
-        gene_sets=gene_set_file,
+        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     output:
-        "results/permutations/{endpoint}/{pipeline}/{classifier}/{index}.json",
+        metrics="results/models/{endpoint}/{pipeline}/{classifier}/holdout.json",
+        predictions="results/models/{endpoint}/{pipeline}/{classifier}/holdout_predictions.tsv",
     log:
-        "logs/permutations/{endpoint}/{pipeline}/{classifier}/{index}.log",
+        "logs/holdout/{endpoint}/{pipeline}/{classifier}.log",
+    conda:
+        ENV
+    params:
+        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
+        settings=modelling_settings(),
+    script:
+        "../scripts/holdout.py"
+
+
+rule permutation:
+    input:
+        unpack(modelling_inputs),
+    output:
+        "results/permutations/{endpoint}/{pipeline}/{index}.json",
+    log:
+        "logs/permutations/{endpoint}/{pipeline}/{index}.log",
     benchmark:
-        "benchmarks/permutations/{endpoint}/{pipeline}/{classifier}/{index}.tsv"
+        "benchmarks/permutations/{endpoint}/{pipeline}/{index}.tsv"
     conda:
         ENV
     resources:

@@ -2,6 +2,7 @@ rule summary:
     input:
         metrics=model_files("metrics.json"),
         permutations=permutation_files(),
+        holdout=holdout_files(),
     output:
         tsv="results/summary.tsv",
         md=report(

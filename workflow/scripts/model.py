@@ -1,22 +1,20 @@
-"""Nested CV of one (endpoint, pipeline, classifier) on the stored outer folds."""
+"""One model's results, from the outer-fold jobs of its (endpoint, pipeline)."""
 
+import json
 from pathlib import Path
 
-import pandas as pd
-
-from radiotx import cohort, experiment, logs, splits
+from radiotx import evaluate, experiment, logs
 
 logs.to_file(snakemake.log[0])
-w = snakemake.wildcards
-perturbed = snakemake.input.perturbed
-experiment.run(
-    cohort.read(snakemake.input.cohort),
-    splits.read(snakemake.input.folds),
-    endpoint=w.endpoint,
-    pipeline=w.pipeline,
-    modalities=list(snakemake.params.modalities),
-    classifier=w.classifier,
-    settings=experiment.Settings.from_params(snakemake.params.settings),
-    outdir=Path(snakemake.output.metrics).parent,
-    perturbed=pd.read_parquet(perturbed) if perturbed else None,
+classifier = snakemake.wildcards.classifier
+parts = []
+for path in snakemake.input.folds:
+    fold = json.loads(Path(path).read_text(encoding="utf-8"))
+    parts.append(evaluate.FoldResult.from_dict(fold["results"][classifier]))
+experiment.write_model(
+    evaluate.NestedCVResult.combine(parts),
+    fold["meta"],
+    classifier,
+    experiment.Settings.from_params(snakemake.params.settings),
+    Path(snakemake.output.metrics).parent,
 )

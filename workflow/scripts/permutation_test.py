@@ -10,6 +10,6 @@ with open(snakemake.input.metrics, encoding="utf-8") as handle:
 null = []
 for path in snakemake.input.null:
     with open(path, encoding="utf-8") as handle:
-        null.append(json.load(handle)["roc_auc"])
+        null.append(json.load(handle)["roc_auc"][snakemake.wildcards.classifier])
 with open(snakemake.output[0], "w", encoding="utf-8") as handle:
     json.dump(permutation.summary(observed, null), handle, indent=2)

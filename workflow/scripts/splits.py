@@ -1,4 +1,5 @@
-"""Outer folds of one endpoint, made once and reused by every model job."""
+"""Splits of one endpoint, made once and reused by every model job: the locked hold-out
+set and the repeated outer folds of the development patients."""
 
 from radiotx import cohort, logs, splits
 
@@ -14,4 +15,7 @@ labels = cohort.endpoint_labels(
     p.endpoint["missing"],
 )
 labels = labels.reindex(sheet.index).rename(snakemake.wildcards.endpoint)
-splits.write(splits.make_folds(labels, n_splits=p.folds, seed=p.seed), snakemake.output[0])
+table = splits.make_splits(
+    labels, n_splits=p.folds, repeats=p.repeats, holdout=p.holdout, seed=p.seed
+)
+splits.write(table, snakemake.output[0])

@@ -1,0 +1,21 @@
+"""One outer fold of one (endpoint, pipeline): every classifier tuned by inner CV on the
+fold's training patients (preprocessing shared between them) and scored on its test
+patients."""
+
+import json
+
+from radiotx import experiment, logs
+
+logs.to_file(snakemake.log[0])
+w = snakemake.wildcards
+job = experiment.from_job(snakemake.input, w, snakemake.params)
+results = job.evaluate_fold(int(w.repeat), int(w.fold))
+with open(snakemake.output[0], "w", encoding="utf-8") as handle:
+    json.dump(
+        {
+            "meta": job.meta,
+            "results": {name: part.to_dict() for name, part in results.items()},
+        },
+        handle,
+        default=lambda value: value.item(),  # numpy scalars
+    )
