@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from radiotx import evaluate, models, splits
+from radiotx import cohort, evaluate, experiment, models, splits
 
 # -------------------------------------------------------------------------------- metrics
 
@@ -368,23 +368,22 @@ def test_learning_curve_rises_with_training_size():
     X, y = make_classification(
         n_samples=150, n_features=40, n_informative=5, class_sep=0.8, random_state=4
     )
-    X = pd.DataFrame(X, columns=[f"a{models.SEPARATOR}f{i}" for i in range(40)])
-    y = pd.Series(y)
-    fold = pd.Series(np.arange(150) % 3)
-    blocks = {"a": list(X.columns)}
-    curve = evaluate.learning_curve(
-        models.build(blocks, "logreg", seed=0),
-        models.grid(blocks, "logreg", [5]),
-        X,
-        y,
-        fold,
-        fractions=(0.2, 1.0),
-        seed=0,
+    index = pd.Index([f"P{i:03d}" for i in range(150)], name="patient_id")
+    features = pd.DataFrame(X, index=index, columns=[f"f{i}" for i in range(40)])
+    labels = pd.Series(y, index=index, dtype=float)
+    mdata = cohort.build({"a": features}, {"response": labels})
+    table = splits.make_splits(labels, n_splits=3, seed=0)
+    settings = experiment.Settings(seed=0, k_features=(5,), candidates=("logreg", "knn"))
+    job = experiment.procedure(
+        mdata, table, endpoint="response", pipeline="a", modalities=["a"], settings=settings
     )
-    assert list(curve["fraction"]) == [0.2, 1.0]
-    assert curve["n_train"].tolist() == [20.0, 100.0]
-    assert curve["roc_auc"].iloc[1] > curve["roc_auc"].iloc[0]
-    assert (curve["roc_auc"] > 0.5).all()
+    curve = job.learning_curve([0.2])
+    full = job.curve_points(job.evaluate(), 1.0)
+    assert set(curve["model"]) == {"logreg", "knn", "selected"}
+    assert (curve["n_train"] == 20).all() and (full["n_train"] == 100).all()
+    assert set(curve["metric"]) == {"roc_auc"}
+    both = pd.concat([curve, full]).pivot(index="model", columns="fraction", values="score")
+    assert (both[1.0] > both[0.2]).all() and (both[0.2] > 0.5).all()
 
 
 def test_corrected_t_ci_stays_within_the_metric_range():

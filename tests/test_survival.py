@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from radiotx import survival
+from radiotx import cohort as cohort_module
+from radiotx import experiment, splits, survival
 from radiotx.errors import InputError
 
 pytest.importorskip("sksurv")
@@ -49,29 +52,101 @@ def test_cox_score_ranks_the_prognostic_features_first():
     assert selector.scores_[:2].min() > 5 * np.median(selector.scores_[2:])
 
 
-@pytest.mark.parametrize("model", ["coxnet", "rsf"])
-def test_nested_cv_finds_the_prognostic_signal(model):
-    X, y = cohort()
-    blocks = {"a": list(X.columns)}
-    fold = pd.Series(np.arange(len(X)) % 3, index=X.index)
-    result = survival.nested_cv(
-        survival.build(blocks, model, seed=0),
-        survival.grid(blocks, model, [2, 10]),
-        X,
-        y,
-        fold,
+def study(signal=True, seed=0, holdout=0.0, repeats=1):
+    """A cohort with one survival endpoint ``os`` and its stored splits."""
+    X, y = cohort(signal=signal, seed=seed)
+    features = X.set_axis([c.split(":", 1)[1] for c in X.columns], axis=1)
+    events = pd.Series(y["event"].astype(float), index=X.index)
+    obs = {survival.time_column("os"): pd.Series(y["time"], index=X.index)}
+    mdata = cohort_module.build({"a": features}, {"os": events}, obs)
+    table = splits.make_splits(events, n_splits=3, repeats=repeats, holdout=holdout, seed=seed)
+    return mdata, table
+
+
+SETTINGS = experiment.Settings(
+    seed=0, k_features=(2, 10), survival_models=("coxnet", "rsf"), n_boot=200
+)
+
+
+def procedure(mdata, table, **settings):
+    return experiment.procedure(
+        mdata, table, endpoint="os", pipeline="a", modalities=["a"],
+        settings=replace(SETTINGS, **settings),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def prognostic():
+    mdata, table = study(holdout=0.2)
+    job = procedure(mdata, table)
+    return mdata, table, job, job.evaluate()
+
+
+def test_every_survival_model_finds_the_prognostic_signal(prognostic, tmp_path):
+    mdata, table, job, results = prognostic
+    assert set(results) == {"coxnet", "rsf", "selected"}
+    assert job.meta["kind"] == "survival" and job.meta["n_patients"] == 96
+    for name, result in results.items():
+        summary = experiment.write_model(result, job.meta, name, SETTINGS, tmp_path / name)
+        assert summary["primary_metric"] == "c_index"
+        assert summary["pooled"]["c_index"] > 0.68, name
+        low, high = summary["ci95"]["c_index"]
+        assert 0.5 < low < summary["pooled"]["c_index"] < high
+        assert all(0.5 < auc <= 1 for auc in summary["time_auc"].values())
+        assert len(summary["folds"]) == 3 and summary["n_events"] == job.meta["n_events"]
+        assert (tmp_path / name / "performance.png").stat().st_size > 0
+    # the prognostic features 0 and 1 are chosen by the Cox-score filter in every fold
+    chosen = results["coxnet"].selected
+    assert chosen.groupby("fold")["feature"].apply(lambda f: {"f0", "f1"} <= set(f)).all()
+    # the selected model is, fold by fold, the model with the best inner C-index
+    for k, record in enumerate(results["selected"].folds):
+        best = max(
+            results["coxnet"].folds[k]["inner_c_index"], results["rsf"].folds[k]["inner_c_index"]
+        )
+        assert record["inner_c_index"] == best
+
+
+def test_hold_out_patients_are_scored_once_by_the_final_model(prognostic):
+    mdata, table, job, results = prognostic
+    locked = set(splits.holdout_patients(table))
+    assert len(locked) == 24 and not locked & set(job.X.index)
+    assert not locked & set(results["coxnet"].predictions["patient_id"])
+    final = job.refit()
+    summary, predictions = experiment.score_holdout(
+        final["selected"], mdata, table, endpoint="os", modalities=["a"], settings=SETTINGS
     )
-    assert result["pooled"]["c_index"] > 0.68
-    assert all(0.5 < a <= 1 for a in result["time_auc"].values())
-    assert result["risks"].notna().all()
+    assert set(predictions["patient_id"]) == locked
+    assert summary["metrics"]["c_index"] > 0.65 and summary["n_events"] > 5
+
+
+def test_permuted_survival_outcomes_are_at_chance():
+    mdata, table = study(seed=3)
+    job = procedure(mdata, table, survival_models=("coxnet",))
+    null = [experiment.permuted(job, index)["coxnet"] for index in range(3)]
+    assert all(0.35 < c < 0.65 for c in null), null
+    observed = survival.pooled_c_index(job.evaluate(select=False)["coxnet"].predictions)
+    assert observed > max(null) + 0.1
 
 
 @pytest.mark.filterwarnings("ignore:all coefficients are zero")
-def test_nested_cv_is_at_chance_without_signal():
-    X, y = cohort(signal=False, seed=3)
-    blocks = {"a": list(X.columns)}
-    fold = pd.Series(np.arange(len(X)) % 3, index=X.index)
-    result = survival.nested_cv(
-        survival.build(blocks, "coxnet"), survival.grid(blocks, "coxnet", [5]), X, y, fold
+def test_no_signal_is_at_chance():
+    mdata, table = study(signal=False, seed=3)
+    result = procedure(mdata, table, survival_models=("coxnet",)).evaluate()["coxnet"]
+    assert 0.35 < survival.pooled_c_index(result.predictions) < 0.65
+
+
+def test_follow_up_time_from_dates():
+    table = pd.DataFrame(
+        {
+            "status": ["Dead", "Alive", "Alive", "Dead"],
+            "ct": ["1/1/2000", "1/1/2000", "3/1/2000", "not collected"],
+            "death": ["1/31/2000", None, None, "1/1/2001"],
+            "last_seen": ["1/31/2000", "1/11/2000", "3/2/2000", "1/1/2001"],
+        },
+        index=["A", "B", "C", "D"],
     )
-    assert 0.35 < result["pooled"]["c_index"] < 0.65
+    spec = {"event": "status", "positive": "Dead", "start": "ct",
+            "end": ["death", "last_seen"], "missing": ["not collected"]}  # fmt: skip
+    out = survival.endpoint_labels(table, spec)
+    assert out.loc["A"].tolist() == [30.0, True] and out.loc["B"].tolist() == [10.0, False]
+    assert out.loc["C", "time"] == 1 and out.loc["D"].isna().all()

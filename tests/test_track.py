@@ -64,7 +64,7 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
     pd.DataFrame({"fold": [1, 2, 3], "modality": pipeline, "feature": "f1"}).to_csv(
         out / "selected_features.tsv", sep="\t", index=False
     )
-    plot_roc(preds, out / "roc.png")
+    plot_roc(preds, out / "performance.png")
     return out
 
 
@@ -156,7 +156,12 @@ def test_child_metrics_params_and_artifacts(study):
         assert params["fold3.select.k"] == "15"
 
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"metrics.json", "predictions.tsv", "selected_features.tsv", "roc.png"} <= artifacts
+        assert {
+            "metrics.json",
+            "predictions.tsv",
+            "selected_features.tsv",
+            "performance.png",
+        } <= artifacts
 
 
 def test_parent_best_auc_per_endpoint(study):

@@ -62,6 +62,8 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
     config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200, "permutations": 0}
     config["model"]["classifiers"] = ["logreg"]
     config["model"]["k_features"] = [5, 20]
+    config["model"]["survival_models"] = ["coxnet"]
+    config["endpoints"] = {"response": config["endpoints"]["response"]}
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -74,7 +76,8 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
 def study(tmp_path_factory):
     """A complete workflow run; later tests inspect it and dry-run against it."""
     workdir = tmp_path_factory.mktemp("study")
-    config = write_study(workdir)
+    endpoints = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config = write_study(workdir, endpoints=endpoints["endpoints"])  # binary and survival
     first_dry = snakemake(workdir, "-n")
     run = snakemake(workdir)
     return {"dir": workdir, "config": config, "first_dry": first_dry.stdout, "run": run}
@@ -86,18 +89,28 @@ def test_one_extraction_job_per_patient_and_modality(study):
     assert "permutation" not in counts  # the study's config turns the test off
     assert counts["radiomics"] == N_PATIENTS
     assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
-    assert counts["model"] == 4  # radiomics, rnaseq, clinical, early_fusion x logreg
-    assert counts["outer_fold"] == 16 and counts["refit"] == 4  # a job per pipeline and fold
+    # radiomics, rnaseq, clinical, early_fusion x logreg (response) and coxnet (survival)
+    assert counts["model"] == 8
+    # a job per endpoint, pipeline and outer fold; a refit per endpoint and pipeline
+    assert counts["outer_fold"] == 32 and counts["refit"] == 8
 
 
 def test_outputs_and_ranked_summary(study):
     results = study["dir"] / "results"
-    summary = pd.read_csv(results / "summary.tsv", sep="\t")
+    table = pd.read_csv(results / "summary.tsv", sep="\t")
+    summary = table[table["endpoint"] == "response"]
     assert set(summary["pipeline"]) == {"radiomics", "rnaseq", "clinical", "early_fusion"}
     assert summary["roc_auc"].is_monotonic_decreasing
     assert list(summary["rank"]) == [1, 2, 3, 4]
     assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
     assert "| Rank |" in (results / "summary.md").read_text(encoding="utf-8")
+    # the survival endpoint: ranked by C-index, a Kaplan-Meier figure per model
+    survival = table[table["endpoint"] == "overall_survival"]
+    assert (survival["metric"] == "c_index").all() and survival["roc_auc"].isna().all()
+    assert survival["c_index"].is_monotonic_decreasing and survival["c_index"].between(0, 1).all()
+    assert (survival["c_index_ci_low"] < survival["c_index"]).all()
+    assert "C-index [95 % CI]" in (results / "summary.md").read_text(encoding="utf-8")
+    assert (results / "models/overall_survival/clinical/coxnet/performance.png").stat().st_size
     rnaseq_qc = pd.read_csv(results / "qa/rnaseq.tsv", sep="\t")
     assert (rnaseq_qc["status"] == "ok").all() and (rnaseq_qc["library_size"] > 1e5).all()
     assert rnaseq_qc["pct_mito"].between(0, 100).all()
@@ -121,7 +134,8 @@ def test_planted_signal_is_found(study):
     truth = json.loads(
         (study["dir"] / "resources/demo/ground_truth.json").read_text(encoding="utf-8")
     )
-    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
+    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
+    summary = summary[summary["endpoint"] == "response"].set_index("pipeline")
     assert summary.loc["early_fusion", "roc_auc"] > 0.75
     assert summary.loc["early_fusion", "roc_auc_ci_low"] > 0.5
     selected = pd.read_csv(
@@ -152,13 +166,14 @@ def test_runs_are_logged_to_mlflow(study):
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 4
-    fused = next(r for r in children if r.info.run_name == "early_fusion/logreg")
-    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t").set_index("pipeline")
+    assert len(parents) == 1 and len(children) == 8
+    fused = next(r for r in children if r.info.run_name == "response/early_fusion/logreg")
+    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
+    summary = summary[summary["endpoint"] == "response"].set_index("pipeline")
     assert fused.data.metrics["roc_auc"] == pytest.approx(summary.loc["early_fusion", "roc_auc"])
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
-    assert {"roc.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
+    assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
 
 
 def test_second_run_does_nothing(study):
@@ -177,8 +192,8 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
         shutil.move(backup, target)
     assert counts.get("radiomics") == 1 and "rnaseq" not in counts
     assert "demo_cohort" not in counts and "splits" not in counts
-    assert counts.get("gather") == 1 and counts.get("model") == 4
-    assert counts.get("outer_fold") == 16
+    assert counts.get("gather") == 1 and counts.get("model") == 8
+    assert counts.get("outer_fold") == 32
 
 
 def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
@@ -285,11 +300,12 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
         pipelines={"clinical": ["clinical"]},
         cv={
             "outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
-            "repeats": 2, "holdout": 0.25,
+            "repeats": 2, "holdout": 0.25, "learning_curve": [0.5],
         },
     )  # fmt: skip
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert counts["outer_fold"] == 6 and counts["holdout"] == 1
+    assert counts["learning_curve"] == 1
     snakemake(tmp_path)
     table = splits.read(tmp_path / "results/splits/response.tsv")
     locked = set(splits.holdout_patients(table))
@@ -311,6 +327,9 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
     assert summary["holdout_n"] == 12
     assert summary["holdout_roc_auc"] == pytest.approx(metrics["metrics"]["roc_auc"])
     assert "Hold-out AUC" in (tmp_path / "results/summary.md").read_text(encoding="utf-8")
+    curve = pd.read_csv(tmp_path / "results/models/response/clinical/learning_curve.tsv", sep="\t")
+    # half of each 24-patient outer training set, then all of it
+    assert curve["n_train"].tolist() == [12.0, 24.0] and curve["score"].between(0, 1).all()
 
 
 def test_stability_filter_runs_inside_the_folds(tmp_path):

@@ -244,6 +244,21 @@ def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None, missi
     return labels
 
 
+def endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path=None) -> dict:
+    """The cohort obs columns of endpoint ``name`` (config ``endpoints.<name>``): its
+    labels (1/0; for a survival endpoint the event) and, for survival, the follow-up time
+    (:func:`radiotx.survival.time_column`)."""
+    from radiotx import survival
+
+    if "event" in spec:
+        frame = survival.endpoint_labels(table, spec, path)
+        return {
+            name: frame["event"].astype("float64"),
+            survival.time_column(name): frame["time"].astype("float64"),
+        }
+    return {name: endpoint_labels(table, spec["column"], spec["positive"], path, spec["missing"])}
+
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

@@ -409,7 +409,8 @@ def patient_site(pid: str, seed: int = 42) -> str:
 
 
 def clinical_row(pid: str, label: int, seed: int = 42) -> dict:
-    """One clinical record with weak label signal and ~5 % missing age/smoking."""
+    """One clinical record with weak label signal, ~5 % missing age/smoking, and overall
+    survival (months, death 1/0) shorter for non-responders and late stages."""
     rng = _rng(seed, _number(pid), _CLINICAL)
     site = str(rng.choice(SITES, p=SITE_PROBS))  # first draw: must match patient_site()
     age = round(float(np.clip(rng.normal(62.0 + 3.0 * label, 9.0), 30.0, 90.0)), 1)
@@ -419,6 +420,10 @@ def clinical_row(pid: str, label: int, seed: int = 42) -> dict:
     stage_p = [0.15, 0.25, 0.35, 0.25] if label else [0.30, 0.30, 0.25, 0.15]
     stage = str(rng.choice(["I", "II", "III", "IV"], p=stage_p))
     missing_age, missing_smoking = rng.random(2) < 0.05
+    # Overall survival: responders and early stages live longer; administrative censoring
+    # between 1 and 5 years (drawn last, so the columns above do not depend on it).
+    hazard = np.exp(-2.0 * label + 0.5 * ["I", "II", "III", "IV"].index(stage)) / 24.0
+    death_time, censor_time = rng.exponential(1 / hazard), rng.uniform(12.0, 60.0)
     return {
         "patient_id": pid,
         "age": np.nan if missing_age else age,
@@ -427,6 +432,8 @@ def clinical_row(pid: str, label: int, seed: int = 42) -> dict:
         "stage": stage,
         "site": site,
         "response": int(label),
+        "os_months": round(float(min(death_time, censor_time)), 1),
+        "death": int(death_time <= censor_time),
     }
 
 

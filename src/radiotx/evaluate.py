@@ -109,13 +109,13 @@ def bootstrap_ci(
     estimate that :meth:`NestedCVResult.summary` reports.
     """
     rng = np.random.default_rng(seed)
-    by_repeat = _by_repeat(predictions)
-    y = by_repeat[0]["y_true"].to_numpy(dtype=int)
+    parts = by_repeat(predictions)
+    y = parts[0]["y_true"].to_numpy(dtype=int)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     pos_draw = rng.choice(pos, size=(n_boot, len(pos)))
     neg_draw = rng.choice(neg, size=(n_boot, len(neg)))
     replicates = []
-    for part in by_repeat:
+    for part in parts:
         score = part["score"].to_numpy(dtype=float)
         pred = part["y_pred"].to_numpy(dtype=int)
         replicates.append(
@@ -133,7 +133,7 @@ def bootstrap_ci(
         }
 
 
-def _by_repeat(predictions: pd.DataFrame) -> list[pd.DataFrame]:
+def by_repeat(predictions: pd.DataFrame) -> list[pd.DataFrame]:
     """The predictions of each repeat of the outer CV, rows in the same patient order."""
     if "repeat" not in predictions:
         return [predictions]
@@ -191,11 +191,10 @@ def smallest_inner_class(y: pd.Series, outer_fold: pd.Series, n_splits: int, see
     return fewest
 
 
-def tune(pipeline, param_grid, X, y, cv) -> GridSearchCV:
-    """Grid search of ``pipeline`` by ROC AUC over ``cv``, refit on all of ``X``."""
-    search = GridSearchCV(
-        clone(pipeline), param_grid, cv=cv, scoring="roc_auc", n_jobs=1, refit=True
-    )
+def tune(pipeline, param_grid, X, y, cv, scoring: str | None = "roc_auc") -> GridSearchCV:
+    """Grid search of ``pipeline`` by ROC AUC (or ``scoring``) over ``cv``, refit on all
+    of ``X``."""
+    search = GridSearchCV(clone(pipeline), param_grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
     with _quiet_search():
         return search.fit(X, y)
 
@@ -214,7 +213,7 @@ class NestedCVResult:
         the patient-bootstrap CI and the corrected resampled t CI over every outer fold."""
         per_fold = pd.DataFrame(self.folds)
         pooled = []
-        for part in _by_repeat(self.predictions):
+        for part in by_repeat(self.predictions):
             y, score = part["y_true"], part["score"]
             values = metrics(y, score, part["y_pred"], self.probability)
             if self.probability:
@@ -297,7 +296,15 @@ def _quiet_search():
 
 
 def tune_each(
-    pipeline, spaces: dict[str, list[dict]], X, y, cv, *, union: str | None = None, share=True
+    pipeline,
+    spaces: dict[str, list[dict]],
+    X,
+    y,
+    cv,
+    *,
+    union: str | None = None,
+    share=True,
+    scoring: str | None = "roc_auc",
 ) -> dict[str, Tuned]:
     """The inner-CV choice within each named search space (one per classifier) and, when
     ``union`` names it, within all of them together (the classifier chosen too).
@@ -311,10 +318,12 @@ def tune_each(
     """
     spaces = {name: space if isinstance(space, list) else [space] for name, space in spaces.items()}
     if not share:
-        searches = {name: tune(pipeline, space, X, y, cv) for name, space in spaces.items()}
+        searches = {
+            name: tune(pipeline, space, X, y, cv, scoring) for name, space in spaces.items()
+        }
         if union:
             everything = [part for space in spaces.values() for part in space]
-            searches[union] = tune(pipeline, everything, X, y, cv)
+            searches[union] = tune(pipeline, everything, X, y, cv, scoring)
         return {
             name: Tuned(search.best_estimator_, search.best_params_, float(search.best_score_))
             for name, search in searches.items()
@@ -327,7 +336,7 @@ def tune_each(
             cached,
             [part for name in names for part in spaces[name]],
             cv=cv,
-            scoring="roc_auc",
+            scoring=scoring,
             n_jobs=1,
             refit=False,
         ).fit(X, y)
@@ -373,6 +382,7 @@ def evaluate_fold(
     results = {}
     for name, choice in tuned.items():
         results[name] = score_fold(choice, X.loc[test], y.loc[test], fold, repeat, selected)
+        results[name].record["n_train"] = int((~test).sum())
     return results
 
 
@@ -476,51 +486,3 @@ def describe(step) -> str:
         elif isinstance(value, bool | int | float | str) or value is None:
             parts.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
     return f"{type(step).__name__}({', '.join(parts)})"
-
-
-def learning_curve(
-    pipeline,
-    param_grid,
-    X: pd.DataFrame,
-    y: pd.Series,
-    outer_fold: pd.Series,
-    *,
-    fractions=(0.25, 0.5, 0.75, 1.0),
-    inner_splits: int = 3,
-    seed: int = 42,
-) -> pd.DataFrame:
-    """Nested-CV performance when each outer training set is cut to a fraction of its
-    patients (a stratified random subset), scored on the full outer test folds.
-
-    A curve still rising at 1.0 says more patients would help; a flat one says the model,
-    not the sample size, limits performance. Returns one row per fraction: the training
-    size per fold, the pooled out-of-fold ROC AUC and its mean over folds.
-    """
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    y = y.astype(int)
-    rows = []
-    for fraction in fractions:
-        scores_, truths, fold_aucs, sizes = [], [], [], []
-        for k in sorted(outer_fold.unique()):
-            test = (outer_fold == k).to_numpy()
-            X_train, y_train = X.loc[~test], y.loc[~test]
-            if fraction < 1:
-                cut = StratifiedShuffleSplit(1, train_size=fraction, random_state=seed + int(k))
-                keep, _ = next(cut.split(X_train, y_train))
-                X_train, y_train = X_train.iloc[keep], y_train.iloc[keep]
-            search = tune(pipeline, param_grid, X_train, y_train, inner_cv(k, inner_splits, seed))
-            score = scores(search.best_estimator_, X.loc[test])
-            scores_.append(score)
-            truths.append(y.loc[test].to_numpy())
-            fold_aucs.append(roc_auc_score(y.loc[test], score))
-            sizes.append(len(y_train))
-        rows.append(
-            {
-                "fraction": float(fraction),
-                "n_train": float(np.mean(sizes)),
-                "roc_auc": float(roc_auc_score(np.concatenate(truths), np.concatenate(scores_))),
-                "roc_auc_mean": float(np.mean(fold_aucs)),
-            }
-        )
-    return pd.DataFrame(rows)

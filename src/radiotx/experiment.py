@@ -15,10 +15,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from radiotx import cohort, evaluate, models, permutation, report, splits
+from radiotx import cohort, evaluate, models, permutation, report, splits, survival
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
+BINARY, SURVIVAL = "binary", "survival"  # kinds of endpoint
 BATCH = "batch"  # obs column of the cohort with each patient's batch (ComBat)
 
 
@@ -38,13 +39,14 @@ class Settings:
     n_boot: int = 1000
     stability_threshold: float | None = None  # ICC threshold of the radiomics stability filter
     rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
+    survival_models: tuple[str, ...] = ("coxnet",)  # models of survival endpoints
     share: bool = True  # fit preprocessing shared by classifiers once per inner split
 
     @classmethod
     def from_params(cls, params: dict) -> Settings:
         """Settings from the workflow's params (YAML lists become tuples)."""
         params = dict(params)
-        for key in ("k_features", "selectors", "balancers", "candidates"):
+        for key in ("k_features", "selectors", "balancers", "candidates", "survival_models"):
             params[key] = tuple(params[key])
         return cls(**params)
 
@@ -52,7 +54,8 @@ class Settings:
 def design_matrix(
     mdata: md.MuData, modalities: list[str], endpoint: str, patients
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, list[str]]]:
-    """Features and labels of those of ``patients`` this pipeline can be scored on.
+    """Features and labels (for survival: the event) of those of ``patients`` this
+    pipeline can be scored on.
 
     A single-modality pipeline uses the patients who have that modality; a fusion uses every
     patient with at least one of its modalities, the missing blocks left as NaN for the
@@ -86,36 +89,94 @@ class Procedure:
     union: str | None
     settings: Settings
     meta: dict  # endpoint, pipeline, modalities and the size of the design
+    survival: pd.DataFrame | None = None  # time and event, for a survival endpoint
+
+    @property
+    def target(self):
+        """What the models are fitted to: labels, or the (time, event) table."""
+        return self.y if self.survival is None else self.survival
 
     def outer(self, repeat: int) -> pd.Series:
         return splits.outer(self.folds, repeat).loc[self.X.index]
 
-    def evaluate_fold(self, repeat: int, fold: int, y: pd.Series | None = None, select=True):
-        """Every classifier's :class:`~radiotx.evaluate.FoldResult` on one outer fold."""
+    def evaluate_fold(self, repeat: int, fold: int, target=None, select=True, rows=None):
+        """Every model's :class:`~radiotx.evaluate.FoldResult` on one outer fold (of the
+        patients in the boolean mask ``rows``, by default all)."""
         s = self.settings
-        return evaluate.evaluate_fold(
-            self.estimator, self.spaces, self.X, self.y if y is None else y, self.outer(repeat),
-            fold, inner_splits=s.inner_folds, seed=s.seed, repeat=repeat, union=self.union,
+        X, target = self.X, self.target if target is None else target
+        outer = self.outer(repeat)
+        if rows is not None:
+            X, target, outer = X.loc[rows], target.loc[rows], outer.loc[rows]
+        run = evaluate.evaluate_fold if self.survival is None else survival.evaluate_fold
+        inner = "inner_splits" if self.survival is None else "inner_folds"
+        return run(
+            self.estimator, self.spaces, X, target, outer, fold,
+            **{inner: s.inner_folds}, seed=s.seed, repeat=repeat, union=self.union,
             share=s.share, selected=models.selected_features if select else None,
         )  # fmt: skip
 
-    def evaluate(self, y: pd.Series | None = None, select=True) -> dict:
-        """Nested CV over every repeat and outer fold: a NestedCVResult per classifier."""
+    def evaluate(self, target=None, select=True) -> dict:
+        """Nested CV over every repeat and outer fold: a NestedCVResult per model."""
         parts: dict[str, list] = {}
         for repeat in splits.repeat_ids(self.folds):
             for fold in sorted(self.outer(repeat).unique()):
-                for name, part in self.evaluate_fold(repeat, fold, y, select).items():
+                for name, part in self.evaluate_fold(repeat, fold, target, select).items():
                     parts.setdefault(name, []).append(part)
         return {name: evaluate.NestedCVResult.combine(p) for name, p in parts.items()}
 
+    def learning_curve(self, fractions) -> pd.DataFrame:
+        """Every model's nested-CV score (first repeat) when each outer training set is
+        cut to a stratified ``fraction`` of its patients; the test folds stay whole."""
+        from sklearn.model_selection import StratifiedShuffleSplit
+
+        outer, tables = self.outer(0), []
+        for fraction in fractions:
+            parts: dict[str, list] = {}
+            for fold in sorted(outer.unique()):
+                test = (outer == fold).to_numpy()
+                train = self.X.index[~test]
+                cut = StratifiedShuffleSplit(
+                    1, train_size=fraction, random_state=self.settings.seed + int(fold)
+                )
+                keep, _ = next(cut.split(train.to_frame(), self.y.loc[train]))
+                rows = test | self.X.index.isin(train[keep])
+                for name, part in self.evaluate_fold(0, fold, select=False, rows=rows).items():
+                    parts.setdefault(name, []).append(part)
+            combined = {name: evaluate.NestedCVResult.combine(p) for name, p in parts.items()}
+            tables.append(self.curve_points(combined, fraction))
+        return pd.concat(tables, ignore_index=True)
+
+    def curve_points(self, results: dict, fraction: float) -> pd.DataFrame:
+        """One learning-curve point per model: mean training size and pooled score."""
+        metric = "roc_auc" if self.survival is None else "c_index"
+        score = pooled_auc if self.survival is None else survival.pooled_c_index
+        return pd.DataFrame(
+            [
+                {
+                    "model": name,
+                    "fraction": float(fraction),
+                    "n_train": float(np.mean([r["n_train"] for r in result.folds])),
+                    "metric": metric,
+                    "score": score(result.predictions),
+                }
+                for name, result in results.items()
+            ]
+        )
+
     def refit(self) -> dict:
         """The models to apply to new patients: the same inner-CV tuning on every
-        development patient, one fitted pipeline per classifier."""
+        development patient, one fitted pipeline per model."""
         s = self.settings
         cv = StratifiedKFold(n_splits=s.inner_folds, shuffle=True, random_state=s.seed)
+        if self.survival is None:
+            target, scoring = self.y, "roc_auc"
+        else:
+            target, scoring = survival.as_structured(self.survival), None
+            cv = list(cv.split(self.X, self.y))  # stratified by event
         tuned = evaluate.tune_each(
-            self.estimator, self.spaces, self.X, self.y, cv, union=self.union, share=s.share
-        )
+            self.estimator, self.spaces, self.X, target, cv, union=self.union, share=s.share,
+            scoring=scoring,
+        )  # fmt: skip
         return {name: choice.estimator for name, choice in tuned.items()}
 
 
@@ -134,6 +195,11 @@ def procedure(
     the configured candidates, plus the "selected" model when ``settings.select``)."""
     development = splits.development_patients(folds)
     X, y, blocks = design_matrix(mdata, modalities, endpoint, development)
+    time_column = survival.time_column(endpoint)
+    if time_column in mdata.obs:
+        meta = {"endpoint": endpoint, "pipeline": pipeline, "kind": SURVIVAL}
+        meta["modalities"] = list(modalities)
+        return _survival_procedure(mdata, X, y, blocks, folds, settings, classifiers, meta)
     if set(settings.balancers) & NEIGHBOUR_BALANCERS:
         for repeat in splits.repeat_ids(folds):
             fold = splits.outer(folds, repeat).loc[X.index]
@@ -171,6 +237,7 @@ def procedure(
     meta = {
         "endpoint": endpoint,
         "pipeline": pipeline,
+        "kind": BINARY,
         "modalities": list(modalities),
         "n_patients": int(len(y)),
         "n_positive": int(y.sum()),
@@ -179,18 +246,42 @@ def procedure(
     return Procedure(X, y, folds, estimator, spaces, union, settings, meta)
 
 
+def _survival_procedure(mdata, X, events, blocks, folds, settings, names, meta) -> Procedure:
+    """The procedure of a survival endpoint: no balancing (censored data have no classes),
+    Cox-score selection and the survival models, tuned by C-index."""
+    times = mdata.obs[survival.time_column(meta["endpoint"])]
+    keep = times.reindex(X.index).notna().to_numpy()
+    X, events = X.loc[keep], events.loc[keep]
+    target = pd.DataFrame({"time": times.loc[X.index].astype(float), "event": events})
+    prepare = {}
+    if settings.rnaseq is not None and "rnaseq" in blocks:
+        prepare["rnaseq"] = rnaseq_steps(mdata, settings)
+    names = list(names or settings.survival_models)
+    estimator = survival.build(blocks, names[0], seed=settings.seed, prepare=prepare)
+    spaces = survival.spaces(blocks, names, settings.k_features, settings.seed, settings.search)
+    union = models.SELECTED if settings.select and len(names) > 1 else None
+    meta = {
+        **meta,
+        "n_patients": int(len(events)),
+        "n_events": int(events.sum()),
+        "n_features_in": int(X.shape[1]),
+    }
+    return Procedure(X, events, folds, estimator, spaces, union, settings, meta, target)
+
+
 def permuted(procedure: Procedure, index: int) -> dict[str, float]:
-    """Pooled out-of-fold AUC (averaged over repeats) of every classifier's whole
-    procedure on labels shuffled across patients (permutation ``index``), on the same
+    """Pooled out-of-fold AUC or C-index (averaged over repeats) of every model's whole
+    procedure on outcomes shuffled across patients (permutation ``index``), on the same
     outer folds: one draw of each model's null distribution."""
-    shuffled = permutation.permute(procedure.y, procedure.settings.seed, index)
+    shuffled = permutation.permute(procedure.target, procedure.settings.seed, index)
     results = procedure.evaluate(shuffled, select=False)
-    return {name: pooled_auc(result.predictions) for name, result in results.items()}
+    score = pooled_auc if procedure.survival is None else survival.pooled_c_index
+    return {name: score(result.predictions) for name, result in results.items()}
 
 
 def pooled_auc(predictions: pd.DataFrame) -> float:
-    by_repeat = predictions.groupby(predictions.get("repeat", 0))
-    return float(np.mean([roc_auc_score(p["y_true"], p["score"]) for _, p in by_repeat]))
+    parts = evaluate.by_repeat(predictions)
+    return float(np.mean([roc_auc_score(p["y_true"], p["score"]) for p in parts]))
 
 
 def score_holdout(
@@ -201,6 +292,26 @@ def score_holdout(
     can score): metrics with patient-bootstrap CIs, and the predictions. The hold-out
     patients took no part in the outer CV nor in fitting ``model``."""
     X, y, _ = design_matrix(mdata, modalities, endpoint, splits.holdout_patients(folds))
+    time_column = survival.time_column(endpoint)
+    if time_column in mdata.obs:
+        X = X.loc[mdata.obs[time_column].reindex(X.index).notna().to_numpy()]
+        predictions = pd.DataFrame(
+            {
+                "patient_id": X.index,
+                "time": mdata.obs.loc[X.index, time_column].to_numpy(dtype=float),
+                "event": y.loc[X.index].to_numpy(dtype=int),
+                "score": np.asarray(model.predict(X), dtype=float),
+            }
+        )
+        summary = {
+            "n_patients": len(X),
+            "n_events": int(predictions["event"].sum()),
+            "metrics": {"c_index": survival.pooled_c_index(predictions)},
+            "ci95": {
+                "c_index": survival.bootstrap_c_index(predictions, settings.n_boot, settings.seed)
+            },
+        }
+        return summary, predictions
     score = evaluate.scores(model, X)
     predictions = pd.DataFrame(
         {
@@ -243,25 +354,30 @@ def from_job(inputs, wildcards, params) -> Procedure:
 def write_model(
     result: evaluate.NestedCVResult, meta: dict, classifier: str, settings: Settings, outdir
 ) -> dict:
-    """metrics.json, predictions.tsv, selected_features.tsv and roc.png of one model."""
+    """metrics.json, predictions.tsv, selected_features.tsv and performance.png (ROC
+    curves; for survival, Kaplan-Meier curves by predicted risk) of one model."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    title = f"{meta['pipeline']} / {classifier}"
+    if meta.get("kind") == SURVIVAL:
+        metrics = {
+            "primary_metric": "c_index",
+            **survival.summary(result, settings.n_boot, settings.seed),
+        }
+        report.plot_risk_groups(result.predictions, outdir / "performance.png", title=title)
+    else:
+        metrics = {"primary_metric": "roc_auc", **result.summary(settings.n_boot, settings.seed)}
+        report.plot_roc(result.predictions, outdir / "performance.png", title=title)
     summary = {
-        **meta,
+        "endpoint": meta["endpoint"],
+        "pipeline": meta["pipeline"],
         "classifier": classifier,
-        **result.summary(n_boot=settings.n_boot, seed=settings.seed),
-    }
-    keys = ["endpoint", "pipeline", "classifier"]
-    summary = {
-        **{k: summary[k] for k in keys},
-        **{k: v for k, v in summary.items() if k not in keys},
+        **meta,
+        **metrics,
     }
     (outdir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
     result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
-    report.plot_roc(
-        result.predictions, outdir / "roc.png", title=f"{meta['pipeline']} / {classifier}"
-    )
     return summary
 
 

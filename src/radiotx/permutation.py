@@ -12,11 +12,15 @@ import numpy as np
 import pandas as pd
 
 
-def permute(labels: pd.Series, seed: int, index: int) -> pd.Series:
-    """The labels shuffled across patients; permutation ``index`` of ``seed`` is always the
-    same shuffle."""
+def permute(labels: pd.Series | pd.DataFrame, seed: int, index: int):
+    """The labels (or rows of outcomes, such as survival time and event together)
+    shuffled across patients; permutation ``index`` of ``seed`` is always the same
+    shuffle."""
     rng = np.random.default_rng([seed, index, 7919])
-    return pd.Series(rng.permutation(labels.to_numpy()), index=labels.index, name=labels.name)
+    order = rng.permutation(len(labels))
+    shuffled = labels.iloc[order].copy()
+    shuffled.index = labels.index
+    return shuffled
 
 
 def p_value(observed: float, null) -> float:

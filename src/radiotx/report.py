@@ -18,6 +18,7 @@ from radiotx.evaluate import METRICS
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
 MISSING = "n/a"
+LABELS = {"roc_auc": "AUC", "c_index": "C-index"}
 
 
 def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
@@ -86,6 +87,53 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     fig.clear()
 
 
+def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Save Kaplan-Meier curves of the patients whose out-of-fold risk lies above and
+    below the median (first repeat of the outer CV) as PNG."""
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    if "repeat" in predictions:
+        predictions = predictions[predictions["repeat"] == predictions["repeat"].min()]
+    high = predictions["score"] > predictions["score"].median()
+    fig = Figure(figsize=(5.5, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, rows, colour in (("high risk", high, "tab:red"), ("low risk", ~high, "tab:blue")):
+        part = predictions[rows]
+        if len(part):
+            time, survival = kaplan_meier_estimator(
+                part["event"].astype(bool).to_numpy(), part["time"].to_numpy(dtype=float)
+            )
+            events = int(part["event"].sum())
+            ax.step(time, survival, where="post", color=colour,
+                    label=f"{label} (n={len(part)}, {events} events)")  # fmt: skip
+    ax.set(xlabel="Time", ylabel="Survival probability", ylim=(0, 1.02))
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    fig.clear()
+
+
+def plot_learning_curve(table: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Save the learning curve (score against mean training size, a line per model)."""
+    fig = Figure(figsize=(5.5, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for model, part in table.sort_values("n_train").groupby("model", sort=True):
+        ax.plot(part["n_train"], part["score"], marker="o", label=model)
+    metric = table["metric"].iloc[0] if len(table) else "roc_auc"
+    ax.axhline(0.5, ls="--", lw=1, color="grey", label="chance")
+    ax.set(xlabel="training patients per outer fold", ylabel=LABELS.get(metric, metric))
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    fig.clear()
+
+
 QC_PANELS = {  # metric -> (threshold, axis label, log scale)
     "library_size": ("min_library_size", "library size (reads)", True),
     "detected_genes": ("min_detected_genes", "detected genes", False),
@@ -138,7 +186,8 @@ def _summary_row(m: dict) -> dict:
     row = {key: m[key] for key in ID_COLUMNS}
     row["modalities"] = ",".join(m.get("modalities") or [])
     row["n_patients"] = m.get("n_patients")
-    row["n_positive"] = m.get("n_positive")
+    row["n_positive"] = m.get("n_positive", m.get("n_events"))  # events, for survival
+    row["metric"] = m.get("primary_metric", "roc_auc")
     row["permutation_p"] = _num((m.get("permutation") or {}).get("p_value"))
     holdout = m.get("holdout") or {}
     row["holdout_n"] = holdout.get("n_patients")
@@ -147,7 +196,9 @@ def _summary_row(m: dict) -> dict:
     row["holdout_roc_auc_ci_low"], row["holdout_roc_auc_ci_high"] = _num(h_low), _num(h_high)
     t_low, t_high = (m.get("ci95_t") or {}).get("roc_auc") or (None, None)
     row["roc_auc_t_ci_low"], row["roc_auc_t_ci_high"] = _num(t_low), _num(t_high)
-    for metric in METRICS:
+    c_low, c_high = (m.get("ci95_t") or {}).get("c_index") or (None, None)
+    row["c_index_t_ci_low"], row["c_index_t_ci_high"] = _num(c_low), _num(c_high)
+    for metric in (*METRICS, "c_index"):
         lo, hi = (m.get("ci95") or {}).get(metric) or (None, None)
         row[metric] = _num((m.get("pooled") or {}).get(metric))
         row[f"{metric}_mean"] = _num((m.get("mean") or {}).get(metric))
@@ -158,18 +209,21 @@ def _summary_row(m: dict) -> dict:
 
 
 def summary_table(metrics: list[dict]) -> pd.DataFrame:
-    """One row per model, ranked within endpoint by pooled ROC AUC (ties: balanced accuracy)."""
+    """One row per model, ranked within endpoint by pooled ROC AUC (ties: balanced
+    accuracy), or by C-index for survival endpoints."""
     rows = [_summary_row(m) for m in metrics]
-    columns = ["endpoint", "rank", "pipeline", "classifier", "modalities", "n_patients"]
+    columns = ["endpoint", "rank", "pipeline", "classifier", "metric", "modalities", "n_patients"]
     columns += ["n_positive", "permutation_p"] + [f"{m}{s}" for m in METRICS for s in _SUFFIXES]
     columns += ["roc_auc_t_ci_low", "roc_auc_t_ci_high"]
+    columns += [f"c_index{s}" for s in _SUFFIXES] + ["c_index_t_ci_low", "c_index_t_ci_high"]
     columns += ["holdout_n", "holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"]
     if not rows:
         return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows)
+    table["_score"] = table["roc_auc"].fillna(table["c_index"])
     # Names as final keys keep the order reproducible when scores tie exactly.
     table = table.sort_values(
-        ["endpoint", "roc_auc", "balanced_accuracy", "pipeline", "classifier"],
+        ["endpoint", "_score", "balanced_accuracy", "pipeline", "classifier"],
         ascending=[True, False, False, True, True],
         na_position="last",
         kind="mergesort",
@@ -247,7 +301,9 @@ _MD_INTRO = (
     "permutations, each re-running the whole procedure, that scored at least as well. "
     "With repeated outer CV the pooled metrics are averaged over the repeats. *Hold-out "
     "AUC* (when the study locks a hold-out set) is the final model's, scored once on "
-    "patients that no step of model development saw."
+    "patients that no step of model development saw. Survival endpoints are ranked by "
+    "Harrell's C-index of the out-of-fold risks (0.5 = chance); *n events* counts the "
+    "uncensored patients."
 )
 
 
@@ -273,6 +329,32 @@ def _markdown_row(r: pd.Series, holdout: bool = False) -> list:
     ]
 
 
+_MD_SURVIVAL_HEADER = [
+    "Rank",
+    "Pipeline",
+    "Model",
+    "n",
+    "n events",
+    "C-index [95 % CI]",
+    "C-index mean ± SD [corrected t CI]",
+    "Permutation p",
+]
+
+
+def _markdown_survival_row(r: pd.Series) -> list:
+    return [
+        r["rank"],
+        r["pipeline"],
+        r["classifier"],
+        r["n_patients"],
+        r["n_positive"],
+        format_ci(r["c_index"], r["c_index_ci_low"], r["c_index_ci_high"]),
+        format_mean_sd(r["c_index_mean"], r["c_index_sd"])
+        + format_interval(r["c_index_t_ci_low"], r["c_index_t_ci_high"]),
+        MISSING if math.isnan(r["permutation_p"]) else f"{r['permutation_p']:.3f}",
+    ]
+
+
 SELECTED = "selected"  # models.SELECTED: the classifier is chosen by the inner CV
 
 
@@ -281,16 +363,18 @@ def optimism_note(group: pd.DataFrame) -> str | None:
     if len(group) < 2:
         return None
     best = group.sort_values("rank").iloc[0]
+    metric = best["metric"]
     note = (
         f"**The best of these {len(group)} rows is optimistic**: choosing the best of many "
         "pipelines by their outer-fold scores is itself a fit to those patients, and the "
-        f"top row ({best['pipeline']} / {best['classifier']}, AUC {_fmt(best['roc_auc'])}) "
-        "would score lower on new patients."
+        f"top row ({best['pipeline']} / {best['classifier']}, {LABELS[metric]} "
+        f"{_fmt(best[metric])}) would score lower on new patients."
     )
     honest = group[group["classifier"] == SELECTED]
     if len(honest):
         cells = ", ".join(
-            f"{r['pipeline']}: {format_ci(r['roc_auc'], r['roc_auc_ci_low'], r['roc_auc_ci_high'])}"
+            f"{r['pipeline']}: "
+            + format_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
             for _, r in honest.sort_values("pipeline").iterrows()
         )
         note += (
@@ -305,9 +389,14 @@ def summary_markdown(table: pd.DataFrame, title: str = "Model performance summar
     warning about the optimism of its best row."""
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
-        holdout = group["holdout_roc_auc"].notna().any()
-        rows = [_markdown_row(r, holdout) for _, r in group.sort_values("rank").iterrows()]
-        header = _MD_HEADER + (["Hold-out AUC [95 % CI]", "Hold-out n"] if holdout else [])
+        ranked = group.sort_values("rank")
+        if (group["metric"] == "c_index").all():
+            header = _MD_SURVIVAL_HEADER
+            rows = [_markdown_survival_row(r) for _, r in ranked.iterrows()]
+        else:
+            holdout = group["holdout_roc_auc"].notna().any()
+            rows = [_markdown_row(r, holdout) for _, r in ranked.iterrows()]
+            header = _MD_HEADER + (["Hold-out AUC [95 % CI]", "Hold-out n"] if holdout else [])
         parts += [f"## {endpoint}", pipe_table(header, rows)]
         note = optimism_note(group)
         if note:

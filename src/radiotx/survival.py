@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectorMixin
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from radiotx.errors import InputError
+
+
+def time_column(endpoint: str) -> str:
+    """The cohort's obs column with the follow-up time of a survival endpoint (the
+    endpoint's own column holds the event)."""
+    return f"{endpoint}__time"
 
 
 def labels(table: pd.DataFrame, time: str, event: str, event_value, path=None) -> pd.DataFrame:
@@ -46,6 +50,40 @@ def labels(table: pd.DataFrame, time: str, event: str, event_value, path=None) -
         )
     out = pd.DataFrame({"time": times, "event": events.astype("boolean")}, index=table.index)
     return out.where(known)
+
+
+def endpoint_labels(table: pd.DataFrame, spec: dict, path=None) -> pd.DataFrame:
+    """``time`` and ``event`` of a survival endpoint of the config (``endpoints.<name>``):
+    ``event`` is the column whose value ``positive`` means the event happened, and the
+    follow-up time is the ``time`` column, or the days from the ``start`` date column to
+    the first of the ``end`` date columns a patient has (e.g. date of death, else date last
+    known alive). Cells listed in ``missing`` are missing."""
+    table = table.copy()
+    missing = {str(value).strip() for value in spec.get("missing") or ()}
+    if missing:
+        for column in table.columns:
+            text = table[column].astype("string").str.strip()
+            table[column] = table[column].where(~text.isin(missing).fillna(False))
+    event = spec["event"]
+    if spec.get("time"):
+        return labels(table, spec["time"], event, spec["positive"], path)
+    ends = [spec["end"]] if isinstance(spec["end"], str) else list(spec["end"])
+    for column in [spec["start"], *ends]:
+        if column not in table.columns:
+            raise InputError(
+                f"survival date column '{column}' is not in the clinical table",
+                path=path,
+                fix="correct endpoints.<name>.start / end in config/config.yaml",
+            )
+
+    def dates(column):
+        return pd.to_datetime(table[column], errors="coerce", format="mixed")
+
+    end = dates(ends[0])
+    for column in ends[1:]:
+        end = end.fillna(dates(column))
+    days = (end - dates(spec["start"])).dt.days
+    return labels(table.assign(_time=days), "_time", event, spec["positive"], path)
 
 
 def as_structured(frame: pd.DataFrame) -> np.ndarray:
@@ -112,24 +150,23 @@ def _survival_svm(seed):
 MODELS = {"coxnet": _coxnet, "rsf": _rsf, "survival_svm": _survival_svm}
 
 
-def build(blocks: dict[str, list[str]], model: str, *, seed: int = 42, k: int = 20) -> Pipeline:
-    """Per-modality impute -> scale -> variance filter -> Cox-score selection, then a
-    survival model (``coxnet``, ``rsf`` or ``survival_svm``)."""
-    from sklearn.feature_selection import VarianceThreshold
+def build(
+    blocks: dict[str, list[str]], model: str, *, seed: int = 42, k: int = 20, prepare=None
+) -> Pipeline:
+    """Per-modality [modality steps] -> impute -> scale -> variance filter -> Cox-score
+    selection, then a survival model (``coxnet``, ``rsf`` or ``survival_svm``).
+    ``prepare`` maps a modality to its own transformer (e.g. the RNA-seq steps)."""
+    from radiotx import models
 
     if model not in MODELS:
         raise ValueError(f"unknown survival model {model!r}; choose from {sorted(MODELS)}")
+    prepare = prepare or {}
     prep = ColumnTransformer(
         [
             (
                 name,
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                        ("scale", StandardScaler()),
-                        ("variance", VarianceThreshold(0.0)),
-                        ("select", CoxScoreSelector(k=min(k, len(cols)))),
-                    ]
+                models.block(cols, k, prepare=prepare.get(name)).set_params(
+                    select=CoxScoreSelector(k=min(k, len(cols)))
                 ),
                 cols,
             )
@@ -141,16 +178,24 @@ def build(blocks: dict[str, list[str]], model: str, *, seed: int = 42, k: int = 
     return Pipeline([("prep", prep), ("model", estimator)])
 
 
-def grid(blocks: dict[str, list[str]], model: str, k_values, seed: int = 42) -> list[dict]:
-    """The same k for every block crossed with the model's own grid."""
-    _, space = MODELS[model](seed)
-    return [
-        {
-            **{f"prep__{b}__select__k": [min(k, len(c))] for b, c in blocks.items()},
-            **{f"model__{key}": values for key, values in space.items()},
-        }
-        for k in sorted(set(k_values))
-    ]
+def spaces(
+    blocks: dict[str, list[str]], names, k_values, seed: int = 42, search: dict | None = None
+) -> dict[str, list[dict]]:
+    """The inner-CV search space of each survival model, with the model as a choice, so
+    that one search can choose among them (:func:`radiotx.evaluate.tune_each`)."""
+    out = {}
+    for name in names:
+        estimator, own = MODELS[name](seed)
+        own = {**own, **{key: list(values) for key, values in (search or {}).get(name, {}).items()}}
+        out[name] = [
+            {
+                **{f"prep__{b}__select__k": [min(k, len(c))] for b, c in blocks.items()},
+                "model": [estimator],
+                **{f"model__{key}": values for key, values in own.items()},
+            }
+            for k in sorted(set(k_values))
+        ]
+    return out
 
 
 def concordance(y, risk) -> float:
@@ -169,42 +214,134 @@ def time_auc(y_train, y_test, risk, times) -> dict[float, float]:
     return {float(t): float(a) for t, a in zip(times, auc, strict=True)}
 
 
-def nested_cv(
-    pipeline, space, X: pd.DataFrame, y: np.ndarray, fold: pd.Series, *, inner_splits=3, seed=42
-) -> dict:
-    """Tune by C-index in the inner CV of each outer training set; score the held-out fold.
+# --------------------------------------------------------------------------- nested CV
 
-    Inner folds are stratified by event so every one has events. Returns the per-patient
-    out-of-fold risks, per-fold and pooled C-index, and the time-dependent AUC of the pooled
-    risks at the quartiles of the event times.
-    """
-    risks = pd.Series(np.nan, index=X.index)
-    records = []
-    for k in sorted(fold.unique()):
-        test = (fold == k).to_numpy()
-        inner = StratifiedKFold(inner_splits, shuffle=True, random_state=seed + int(k))
-        splits = list(inner.split(X.loc[~test], y[~test]["event"]))
-        search = GridSearchCV(clone(pipeline), space, cv=splits, n_jobs=1)
-        search.fit(X.loc[~test], y[~test])
-        risk = search.best_estimator_.predict(X.loc[test])
-        risks[test] = risk
-        records.append(
-            {
-                "fold": int(k),
-                "n_test": int(test.sum()),
-                "c_index": concordance(y[test], risk),
-                "inner_c_index": float(search.best_score_),
-            }
-        )
-    event_times = y["time"][y["event"]]
-    times = np.quantile(event_times, [0.25, 0.5, 0.75])
-    times = times[(times > y["time"].min()) & (times < y["time"].max())]
-    c_values = [r["c_index"] for r in records]
-    return {
-        "folds": records,
-        "pooled": {"c_index": concordance(y, risks.to_numpy())},
-        "mean": {"c_index": float(np.mean(c_values))},
-        "sd": {"c_index": float(np.std(c_values, ddof=1))},
-        "time_auc": time_auc(y, y, risks.to_numpy(), times) if len(times) else {},
-        "risks": risks,
+
+def inner_splits(events: pd.Series, fold: int, n_splits: int, seed: int) -> list:
+    """Inner CV splits of one outer training set, stratified by event so every inner
+    test fold has events to rank."""
+    inner = StratifiedKFold(n_splits, shuffle=True, random_state=seed + int(fold))
+    return list(inner.split(events.to_frame(), events.astype(int)))
+
+
+def evaluate_fold(
+    pipeline, spaces_: dict, X: pd.DataFrame, target: pd.DataFrame, outer_fold: pd.Series,
+    fold: int, *, inner_folds: int = 3, seed: int = 42, repeat: int = 0,
+    union: str | None = None, share: bool = True, selected=None,
+) -> dict:  # fmt: skip
+    """Every survival model tuned by C-index on the training rows of one outer fold (the
+    preprocessing shared, as for binary endpoints) and scored on its test rows."""
+    from radiotx import evaluate
+
+    test = (outer_fold == fold).to_numpy()
+    train = target.loc[~test]
+    cv = inner_splits(train["event"], fold, inner_folds, evaluate.inner_seed(seed, repeat))
+    tuned = evaluate.tune_each(
+        pipeline, spaces_, X.loc[~test], as_structured(train), cv,
+        union=union, share=share, scoring=None,
+    )  # fmt: skip
+    results = {}
+    for name, choice in tuned.items():
+        results[name] = score_fold(choice, X.loc[test], target.loc[test], fold, repeat, selected)
+        results[name].record["n_train"] = int((~test).sum())
+    return results
+
+
+def score_fold(choice, X_test, target_test: pd.DataFrame, fold, repeat=0, selected=None):
+    """The FoldResult of one tuned survival pipeline: its risk scores on the test rows."""
+    from radiotx import evaluate
+
+    risk = np.asarray(choice.estimator.predict(X_test), dtype=float)
+    predictions = pd.DataFrame(
+        {
+            "patient_id": X_test.index,
+            "repeat": repeat,
+            "fold": fold,
+            "time": target_test["time"].to_numpy(dtype=float),
+            "event": target_test["event"].to_numpy(dtype=int),
+            "score": risk,
+        }
+    )
+    record = {
+        "repeat": int(repeat),
+        "fold": int(fold),
+        "n_test": len(X_test),
+        "c_index": concordance(as_structured(target_test), risk),
+        "best_params": {key: evaluate._plain(v) for key, v in choice.params.items()},
+        "inner_c_index": choice.inner_score,
     }
+    chosen = [] if selected is None else selected(choice.estimator)
+    chosen = pd.DataFrame([(int(fold), m, f) for m, f in chosen], columns=evaluate.SELECTED_COLUMNS)
+    return evaluate.FoldResult(record, predictions, chosen, probability=False)
+
+
+def pooled_c_index(predictions: pd.DataFrame) -> float:
+    """Harrell's C of the out-of-fold risks, averaged over repeats of the outer CV."""
+    from radiotx import evaluate
+
+    parts = evaluate.by_repeat(predictions)
+    return float(np.mean([concordance(as_structured(p), p["score"].to_numpy()) for p in parts]))
+
+
+def summary(result, n_boot: int = 1000, seed: int = 42) -> dict:
+    """Pooled C-index (averaged over repeats) with its patient-bootstrap CI, per-fold mean
+    and SD with the corrected resampled t CI, and the time-dependent AUC of the pooled
+    risks at the quartiles of the event times."""
+    from radiotx import evaluate
+
+    predictions = result.predictions
+    per_fold = pd.DataFrame(result.folds)
+    parts = evaluate.by_repeat(predictions)
+    first = parts[0]
+    y = as_structured(first)
+    event_times = y["time"][y["event"]]
+    times = np.quantile(event_times, [0.25, 0.5, 0.75]) if len(event_times) else []
+    times = [t for t in times if y["time"].min() < t < y["time"].max()]
+    aucs = [time_auc(y, y, part["score"].to_numpy(), times) for part in parts] if times else []
+    n_test = per_fold["n_test"].mean()
+    n_patients = predictions["patient_id"].nunique()
+    out = {
+        "folds": result.folds,
+        "pooled": {"c_index": pooled_c_index(predictions)},
+        "mean": {"c_index": float(per_fold["c_index"].mean())},
+        "sd": {"c_index": float(per_fold["c_index"].std(ddof=1))},
+        "ci95": {"c_index": bootstrap_c_index(predictions, n_boot, seed)},
+        "ci95_t": {
+            "c_index": evaluate.corrected_t_ci(per_fold["c_index"], n_test, n_patients - n_test)
+        },
+        "time_auc": {
+            str(round(t)): float(np.mean([a[t] for a in aucs])) for t in (aucs[0] if aucs else {})
+        },
+        "n_events": int(first["event"].sum()),
+    }
+    if len(parts) > 1:
+        out["repeats"] = len(parts)
+    return out
+
+
+def bootstrap_c_index(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 42) -> list:
+    """95 % percentile CI of the C-index over patients resampled with replacement (within
+    event status), averaged over repeats of the outer CV like the estimate itself."""
+    from radiotx import evaluate
+
+    parts = evaluate.by_repeat(predictions)
+    rng = np.random.default_rng(seed)
+    events = parts[0]["event"].to_numpy(dtype=bool)
+    pos, neg = np.flatnonzero(events), np.flatnonzero(~events)
+    draws = np.hstack(
+        [rng.choice(pos, size=(n_boot, len(pos))), rng.choice(neg, size=(n_boot, len(neg)))]
+    )
+    replicates = np.zeros(n_boot)
+    for part in parts:
+        y = as_structured(part)
+        risk = part["score"].to_numpy()
+        replicates += [_safe_concordance(y[d], risk[d]) for d in draws]
+    replicates /= len(parts)
+    return [float(np.nanquantile(replicates, q)) for q in (0.025, 0.975)]
+
+
+def _safe_concordance(y, risk) -> float:
+    try:
+        return concordance(y, risk)
+    except ValueError:  # a replicate without comparable pairs
+        return float("nan")

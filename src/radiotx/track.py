@@ -31,7 +31,7 @@ from mlflow.utils.validation import (
 from radiotx.report import METRICS, load_metrics
 
 REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
-OPTIONAL_FILES = ("roc.png", "model.joblib")
+OPTIONAL_FILES = ("performance.png", "model.joblib")
 ARTIFACT_DIR = "mlartifacts"
 _SQLITE = "sqlite:///"
 # MLflow logs table creation and schema migrations at INFO on every fresh database.
@@ -151,15 +151,18 @@ def _model_params(m: dict) -> dict[str, Any]:
         "n_positive": m.get("n_positive"),
         "n_features_in": m.get("n_features_in"),
     }
+    if "n_events" in m:  # survival endpoints
+        params["n_events"] = m["n_events"]
     for fold in m.get("folds") or []:
         if fold.get("best_params"):
-            params[f"fold{fold['fold']}"] = fold["best_params"]
+            repeat = f"repeat{fold['repeat']}." if fold.get("repeat") else ""
+            params[f"{repeat}fold{fold['fold']}"] = fold["best_params"]
     return params
 
 
 def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
     out = []
-    for metric in METRICS:
+    for metric in (*METRICS, "c_index"):
         lo, hi = (m.get("ci95") or {}).get(metric) or (None, None)
         out += [
             _metric(metric, (m.get("pooled") or {}).get(metric), timestamp),
@@ -169,7 +172,9 @@ def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
             _metric(f"{metric}_ci_high", hi, timestamp),
         ]
         for fold in m.get("folds") or []:
-            out.append(_metric(f"fold_{metric}", fold.get(metric), timestamp, fold["fold"]))
+            # one step per outer fold of every repeat
+            step = 1000 * fold.get("repeat", 0) + fold["fold"]
+            out.append(_metric(f"fold_{metric}", fold.get(metric), timestamp, step))
     return out
 
 

@@ -38,9 +38,9 @@ def build_cohort(workdir: Path, endpoint: str) -> dict:
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(workdir), "--cores", "2", "--quiet",
-         "results/cohort.h5mu", f"results/splits/{endpoint}.tsv"],
+        [sys.executable, "-m", "snakemake", "results/cohort.h5mu",
+         f"results/splits/{endpoint}.tsv", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(workdir), "--cores", "2", "--quiet", "all"],
         check=True, cwd=workdir,
     )  # fmt: skip
     return config

@@ -61,11 +61,27 @@ for name, members in config["pipelines"].items():
             fix=f"use {sorted(MODALITIES)}, or declare the table under tables:",
         )
 ENDPOINTS = list(config["endpoints"])
+SURVIVAL = [name for name, spec in config["endpoints"].items() if "event" in spec]
 PIPELINES = list(config["pipelines"])
-CLASSIFIERS = list(config["model"]["classifiers"])
-# "selected": the inner CV also chooses the classifier, so its outer score is honest
-if config["model"]["select_classifier"] and len(CLASSIFIERS) > 1:
-    CLASSIFIERS.append("selected")
+
+
+def with_selected(names):
+    """The models of an endpoint, plus "selected" whose inner CV also chooses the model
+    (so that its outer score is honest)."""
+    names = list(names)
+    if config["model"]["select_classifier"] and len(names) > 1:
+        names.append("selected")
+    return names
+
+
+CLASSIFIERS = with_selected(config["model"]["classifiers"])
+SURVIVAL_MODELS = with_selected(config["model"]["survival_models"])
+
+
+def models_of(endpoint):
+    return SURVIVAL_MODELS if endpoint in SURVIVAL else CLASSIFIERS
+
+
 ENV = "../../envs/radiotx.yaml"
 
 
@@ -73,7 +89,7 @@ wildcard_constraints:
     patient="|".join(map(re.escape, SHEET.index)) or "NONE",
     endpoint="|".join(map(re.escape, ENDPOINTS)),
     pipeline="|".join(map(re.escape, PIPELINES)),
-    classifier="|".join(map(re.escape, CLASSIFIERS)),
+    classifier="|".join(map(re.escape, set(CLASSIFIERS) | set(SURVIVAL_MODELS))),
     index=r"\d+",
     repeat=r"\d+",
     fold=r"\d+",
@@ -163,13 +179,12 @@ def feature_files(modality):
 
 
 def model_files(name):
-    return expand(
-        "results/models/{endpoint}/{pipeline}/{classifier}/{name}",
-        endpoint=ENDPOINTS,
-        pipeline=PIPELINES,
-        classifier=CLASSIFIERS,
-        name=name,
-    )
+    return [
+        f"results/models/{endpoint}/{pipeline}/{model}/{name}"
+        for endpoint in ENDPOINTS
+        for pipeline in PIPELINES
+        for model in models_of(endpoint)
+    ]
 
 
 # Every permutation job re-runs every classifier's whole procedure (the "selected" model's
@@ -184,6 +199,16 @@ def permutation_files():
     if not N_PERMUTATIONS:
         return []
     return model_files("permutation.json")
+
+
+def learning_curve_files():
+    if not config["cv"]["learning_curve"]:
+        return []
+    return expand(
+        "results/models/{endpoint}/{pipeline}/learning_curve.png",
+        endpoint=ENDPOINTS,
+        pipeline=PIPELINES,
+    )
 
 
 def holdout_files():
@@ -261,6 +286,7 @@ def modelling_settings():
         "selectors": config["model"]["selectors"],
         "balancers": config["model"]["balancers"],
         "candidates": config["model"]["classifiers"],
+        "survival_models": config["model"]["survival_models"],
         "select": config["model"]["select_classifier"],
         "search": config["model"]["search"],
         "n_boot": config["cv"]["bootstrap"],

@@ -24,10 +24,7 @@ rule refit:
     input:
         unpack(modelling_inputs),
     output:
-        [
-            f"results/models/{{endpoint}}/{{pipeline}}/{classifier}/model.joblib"
-            for classifier in CLASSIFIERS
-        ],
+        "results/models/{endpoint}/{pipeline}/refit.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/refit.log",
     benchmark:
@@ -46,17 +43,19 @@ rule refit:
 rule model:
     input:
         folds=outer_fold_files,
+        refit="results/models/{endpoint}/{pipeline}/refit.joblib",
     output:
         metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
         predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",
         selected="results/models/{endpoint}/{pipeline}/{classifier}/selected_features.tsv",
-        roc=report(
-            "results/models/{endpoint}/{pipeline}/{classifier}/roc.png",
-            caption="../report/roc.rst",
-            category="ROC curves",
+        plot=report(
+            "results/models/{endpoint}/{pipeline}/{classifier}/performance.png",
+            caption="../report/performance.rst",
+            category="Model performance",
             subcategory="{endpoint}",
             labels={"pipeline": "{pipeline}", "classifier": "{classifier}"},
         ),
+        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/{classifier}.log",
     conda:
@@ -118,3 +117,32 @@ rule permutation_test:
         ENV
     script:
         "../scripts/permutation_test.py"
+
+
+rule learning_curve:
+    input:
+        unpack(modelling_inputs),
+        folds=outer_fold_files,
+    output:
+        table="results/models/{endpoint}/{pipeline}/learning_curve.tsv",
+        plot=report(
+            "results/models/{endpoint}/{pipeline}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="Learning curves",
+            subcategory="{endpoint}",
+            labels={"pipeline": "{pipeline}"},
+        ),
+    log:
+        "logs/learning_curve/{endpoint}/{pipeline}.log",
+    benchmark:
+        "benchmarks/learning_curve/{endpoint}/{pipeline}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+    params:
+        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
+        settings=modelling_settings(),
+        fractions=config["cv"]["learning_curve"],
+    script:
+        "../scripts/learning_curve.py"

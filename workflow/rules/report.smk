@@ -24,7 +24,7 @@ rule track:
         models=model_files("metrics.json"),
         others=model_files("predictions.tsv")
         + model_files("selected_features.tsv")
-        + model_files("roc.png")
+        + model_files("performance.png")
         + model_files("model.joblib"),
         config=workflow.configfiles,
     output:

@@ -29,10 +29,9 @@ for name, spec in snakemake.params.tables.items():
     modalities[name] = cohort.for_patients(
         features, sheet, spec["path"], consequence=f"they have no '{name}' features"
     )
-labels = {
-    name: cohort.endpoint_labels(table, ep["column"], ep["positive"], path, ep["missing"])
-    for name, ep in snakemake.params.endpoints.items()
-}
+labels = {}
+for name, spec in snakemake.params.endpoints.items():
+    labels.update(cohort.endpoint_columns(table, name, spec, path))
 batch = snakemake.params.batch
 obs = {experiment.BATCH: cohort.batch_labels(table, batch, path)} if batch else {}
 mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels, obs)

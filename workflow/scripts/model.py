@@ -1,7 +1,10 @@
-"""One model's results, from the outer-fold jobs of its (endpoint, pipeline)."""
+"""One model's results, from the outer-fold jobs of its (endpoint, pipeline), and its
+final model, from their refit job."""
 
 import json
 from pathlib import Path
+
+import joblib
 
 from radiotx import evaluate, experiment, logs
 
@@ -18,3 +21,4 @@ experiment.write_model(
     experiment.Settings.from_params(snakemake.params.settings),
     Path(snakemake.output.metrics).parent,
 )
+joblib.dump(joblib.load(snakemake.input.refit)[classifier], snakemake.output.model)

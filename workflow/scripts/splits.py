@@ -7,14 +7,10 @@ logs.to_file(snakemake.log[0])
 p = snakemake.params
 sheet = cohort.read_sheet(snakemake.input.sheet)
 table = cohort.read_clinical(snakemake.input.clinical, p.id_column)
-labels = cohort.endpoint_labels(
-    table,
-    p.endpoint["column"],
-    p.endpoint["positive"],
-    snakemake.input.clinical,
-    p.endpoint["missing"],
-)
-labels = labels.reindex(sheet.index).rename(snakemake.wildcards.endpoint)
+name = snakemake.wildcards.endpoint
+# stratified by label, or by event for a survival endpoint
+labels = cohort.endpoint_columns(table, name, p.endpoint, snakemake.input.clinical)[name]
+labels = labels.reindex(sheet.index).rename(name)
 table = splits.make_splits(
     labels, n_splits=p.folds, repeats=p.repeats, holdout=p.holdout, seed=p.seed
 )
