@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from radiotx import balancing
+from radiotx import balancing, cohort, demo, experiment, splits
 
 INDICATORS = [17, 18, 19]  # one-hot columns of a three-level clinical variable (stage)
 SAMPLERS = [n for n in balancing.BALANCERS if balancing.balancer(n, seed=0, categorical=[0])]
@@ -268,3 +268,38 @@ def test_fidelity_ks_matches_scipy():
     real[:, 4], synthetic[:, 4] = rng.integers(0, 2, 15), rng.integers(0, 2, 40)  # ties
     expected = np.mean([ks_2samp(real[:, j], synthetic[:, j]).statistic for j in range(5)])
     assert balancing.fidelity(real, synthetic)["ks"] == pytest.approx(expected)
+
+
+def test_smotenc_resamples_the_clinical_indicators_as_categories():
+    """In the workflow's pipeline, SMOTENC sees the clinical one-hot indicators by name."""
+    design = demo.design(90, 5, 0.0)
+    table = demo.clinical_table(design, 5).set_index("patient_id")
+    encoded = cohort.encode_clinical(table, ["age"], ["sex", "smoking", "stage"])
+    labels = table["response"].astype(float)
+    mdata = cohort.build({"clinical": encoded}, {"response": labels})
+    folds = splits.make_splits(labels, n_splits=3, seed=5)
+    settings = experiment.Settings(
+        seed=5, k_features=(8,), balancers=("smotenc",), candidates=("logreg",), n_boot=100
+    )
+    job = experiment.procedure(
+        mdata, folds, endpoint="response", pipeline="clinical", modalities=["clinical"],
+        settings=settings,
+    )  # fmt: skip
+    indicators = [c for c in job.X.columns if "=" in c]
+    assert job.estimator.named_steps["prep"].get_params()["transformers"]
+    result = job.evaluate()["logreg"]
+    assert all("CheckedSMOTENC" in r["best_params"]["balance"] for r in result.folds)
+    # resampling the training rows of the final model keeps every indicator two-valued
+    model = job.refit()["logreg"]
+    prepared = model.named_steps["prep"].transform(job.X)
+    kept = [c for c in prepared.columns if c in indicators]
+    assert kept, "the selection kept no clinical indicator"
+    resampled, _ = model.named_steps["balance"].fit_resample(prepared, job.y)
+    assert len(resampled) > len(prepared)
+    for column in kept:
+        assert resampled[column].nunique() <= prepared[column].nunique()
+    with pytest.raises(ValueError, match="smotenc, which needs categorical"):
+        experiment.procedure(
+            cohort.build({"other": encoded[["age"]]}, {"response": labels}), folds,
+            endpoint="response", pipeline="other", modalities=["other"], settings=settings,
+        )  # fmt: skip

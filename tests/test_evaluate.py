@@ -16,6 +16,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from radiotx import cohort, evaluate, experiment, models, splits
+from radiotx.errors import InputError
 
 # -------------------------------------------------------------------------------- metrics
 
@@ -447,3 +448,71 @@ def test_repeated_outer_cv_averages_over_repeats(informative):
     assert evaluate.bootstrap_ci(alone, n_boot=200, seed=0) == evaluate.bootstrap_ci(
         alone.drop(columns="repeat"), n_boot=200, seed=0
     )
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    """150 patients of three classes; 30 features, 6 informative."""
+    X, y = make_classification(
+        n_samples=150, n_features=30, n_informative=6, n_classes=3, n_clusters_per_class=1,
+        class_sep=1.2, random_state=2,
+    )  # fmt: skip
+    index = pd.Index([f"P{i:03d}" for i in range(150)], name="patient_id")
+    names = np.array(["adeno", "large", "squamous"])[y]
+    table = pd.DataFrame({"histology": names}, index=index)
+    codes, classes = cohort.class_labels(table, "histology")
+    features = pd.DataFrame(X, index=index, columns=[f"f{i}" for i in range(30)])
+    mdata = cohort.build({"a": features}, {"histology": codes}, {"histology__class": classes})
+    folds = splits.make_splits(codes, n_splits=3, holdout=0.2, seed=0)
+    settings = experiment.Settings(
+        seed=0, k_features=(5, 10), candidates=("logreg", "svm"), n_boot=200
+    )
+    job = experiment.procedure(
+        mdata, folds, endpoint="histology", pipeline="a", modalities=["a"], settings=settings
+    )
+    return mdata, folds, job, job.evaluate()
+
+
+def test_multiclass_endpoint_is_scored_by_macro_one_vs_rest_auc(three_classes, tmp_path):
+    _, _, job, results = three_classes
+    assert job.meta["kind"] == "multiclass" and job.meta["n_patients"] == 120
+    assert job.meta["classes"] == {"0": "adeno", "1": "large", "2": "squamous"}
+    assert set(results) == {"logreg", "svm", "selected"}
+    for name, result in results.items():
+        summary = experiment.write_model(result, job.meta, name, job.settings, tmp_path / name)
+        pooled = summary["pooled"]
+        assert pooled["roc_auc"] > 0.85 and pooled["balanced_accuracy"] > 0.6, name
+        assert np.isnan(pooled["sensitivity"]) and "calibration_slope" not in pooled
+        low, high = summary["ci95"]["roc_auc"]
+        assert low < pooled["roc_auc"] < high
+        predictions = pd.read_csv(tmp_path / name / "predictions.tsv", sep="\t")
+        assert {"score_0", "score_1", "score_2"} <= set(predictions.columns)
+        assert (tmp_path / name / "performance.png").stat().st_size > 0
+    # logistic regression's class probabilities sum to one; the AUC is their macro mean
+    p = results["logreg"].predictions
+    scores = p[["score_0", "score_1", "score_2"]].to_numpy()
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+    expected = roc_auc_score(p["y_true"], scores, multi_class="ovr", average="macro")
+    assert experiment.pooled_auc(p) == pytest.approx(expected)
+
+
+def test_multiclass_hold_out_and_permutation(three_classes):
+    mdata, folds, job, _ = three_classes
+    final = job.refit()
+    summary, predictions = experiment.score_holdout(
+        final["selected"], mdata, folds, endpoint="histology", modalities=["a"],
+        settings=job.settings,
+    )  # fmt: skip
+    assert summary["n_patients"] == len(predictions) == 30
+    assert summary["metrics"]["roc_auc"] > 0.8
+    null = experiment.permuted(job, 0)
+    assert all(0.3 < auc < 0.7 for auc in null.values()), null
+
+
+def test_class_labels_name_the_classes_and_skip_missing_cells():
+    table = pd.DataFrame({"grade": ["G1", "G2 ", "G3", "Unknown", None, "n.d."]})
+    codes, classes = cohort.class_labels(table, "grade", missing=["n.d."])
+    assert codes.tolist()[:3] == [0.0, 1.0, 2.0] and codes.iloc[3:].isna().all()
+    assert classes.iloc[1] == "G2"
+    with pytest.raises(InputError, match="fewer than two classes"):
+        cohort.class_labels(table.iloc[:1], "grade")

@@ -19,6 +19,7 @@ import numpy as np
 from imblearn.over_sampling import (
     ADASYN,
     SMOTE,
+    SMOTEN,
     SMOTENC,
     BorderlineSMOTE,
     RandomOverSampler,
@@ -81,8 +82,9 @@ class CheckedSMOTENC(_NeighbourCheck, SMOTENC):
 
     Categorical columns given by name (the sampler then needs a DataFrame, see
     :func:`balancer`) that the fold's matrix lacks are ignored; when none is left, the fold
-    is resampled by plain SMOTE. This tolerance is written here: imbalanced-learn raises for
-    unknown names and for an empty categorical set.
+    is resampled by plain SMOTE, and when only categorical ones are left, by SMOTE-N. This
+    tolerance is written here: imbalanced-learn raises for unknown names, for an empty
+    categorical set and for a matrix without continuous columns.
     """
 
     def _present_categorical(self, X) -> list | None:
@@ -104,14 +106,23 @@ class CheckedSMOTENC(_NeighbourCheck, SMOTENC):
         self.continuous_features_ = np.flatnonzero(~X.columns.isin(present))
 
     def _fit_resample(self, X, y, **params):
-        if self._present_categorical(X) == []:
-            targets = {k: int(np.sum(y == k)) + n for k, n in self.sampling_strategy_.items()}
+        present = self._present_categorical(X)
+        targets = {k: int(np.sum(y == k)) + n for k, n in self.sampling_strategy_.items()}
+        if present == []:
             smote = CheckedSMOTE(
                 sampling_strategy=targets,
                 k_neighbors=self.k_neighbors,
                 random_state=self.random_state,
             )
             return smote.fit_resample(np.asarray(X, dtype=float), y)
+        if present is not None and len(present) == X.shape[1]:
+            # only categorical columns left after selection: SMOTE-N (nominal only)
+            smoten = SMOTEN(
+                sampling_strategy=targets,
+                k_neighbors=self.k_neighbors,
+                random_state=self.random_state,
+            )
+            return smoten.fit_resample(X, y)
         return super()._fit_resample(X, y, **params)
 
 

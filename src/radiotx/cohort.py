@@ -256,7 +256,37 @@ def endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path=None) -> d
             name: frame["event"].astype("float64"),
             survival.time_column(name): frame["time"].astype("float64"),
         }
-    return {name: endpoint_labels(table, spec["column"], spec["positive"], path, spec["missing"])}
+    if spec.get("positive") is None:  # multiclass: codes, and the class of each patient
+        codes, classes = class_labels(table, spec["column"], path, spec.get("missing", ()))
+        return {name: codes, f"{name}{CLASS_SUFFIX}": classes}
+    missing = spec.get("missing", ())
+    return {name: endpoint_labels(table, spec["column"], spec["positive"], path, missing)}
+
+
+CLASS_SUFFIX = "__class"  # obs column with the class names of a multiclass endpoint
+
+
+def class_labels(table: pd.DataFrame, column: str, path=None, missing=()):
+    """Codes 0..K-1 (in sorted order of the class names; NaN = missing) and the class
+    name of each patient, for a multiclass endpoint."""
+    if column not in table.columns:
+        raise InputError(
+            f"endpoint column '{column}' is not in the clinical table",
+            path=path,
+            fix="correct endpoints.<name>.column in config/config.yaml",
+        )
+    text = table[column].astype("string").str.strip()
+    unknown = text.str.lower().isin(MISSING_STRINGS) | text.isin([str(m).strip() for m in missing])
+    text = text.where(~unknown.fillna(False))
+    classes = sorted(text.dropna().unique())
+    if len(classes) < 2:
+        raise InputError(
+            f"endpoint column '{column}' has fewer than two classes",
+            path=path,
+            fix="check endpoints.<name>.column in config/config.yaml",
+        )
+    codes = text.map({name: float(k) for k, name in enumerate(classes)}).astype("float64")
+    return codes, text.astype(object)
 
 
 def _is_number(value) -> bool:

@@ -12,24 +12,88 @@ import pandas as pd
 from scipy.stats import rankdata
 from scipy.stats import t as t_dist
 from sklearn.base import clone
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 
 METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier")
 
 
 def scores(estimator, X) -> np.ndarray:
-    """Continuous scores, higher meaning more likely positive (probability where available)."""
+    """Continuous scores, higher meaning more likely positive (probability where
+    available); for a multiclass endpoint one column per class."""
     if hasattr(estimator, "predict_proba"):
-        return estimator.predict_proba(X)[:, 1]
+        probability = estimator.predict_proba(X)
+        return probability[:, 1] if probability.shape[1] == 2 else probability
     return estimator.decision_function(X)
+
+
+SCORE_PREFIX = "score_"  # multiclass predictions: one score column per class code
+
+
+def score_columns(predictions: pd.DataFrame) -> np.ndarray:
+    """The scores of a predictions table: a vector (binary) or a patients x classes
+    matrix (multiclass, columns ``score_0``, ``score_1``, ...)."""
+    if "score" in predictions:
+        return predictions["score"].to_numpy(dtype=float)
+    columns = sorted(
+        (c for c in predictions.columns if c.startswith(SCORE_PREFIX)),
+        key=lambda c: int(c.removeprefix(SCORE_PREFIX)),
+    )
+    return predictions[columns].to_numpy(dtype=float)
+
+
+def score_frame(score: np.ndarray) -> dict[str, np.ndarray]:
+    """Columns of a predictions table holding ``score``: ``score``, or ``score_<k>`` per
+    class of a multiclass score matrix."""
+    if score.ndim == 1:
+        return {"score": score}
+    return {f"{SCORE_PREFIX}{k}": score[:, k] for k in range(score.shape[1])}
+
+
+def macro_ovr_auc(y_true, score) -> float:
+    """Mean over classes of the one-vs-rest ROC AUC of each class's score column. Unlike
+    scikit-learn's ``roc_auc_score(multi_class="ovr")`` it needs no probabilities, so SVM
+    decision values count too; classes absent from ``y_true`` are skipped."""
+    y_true = np.asarray(y_true, dtype=int)
+    aucs = [
+        roc_auc_score(y_true == k, score[:, k])
+        for k in range(score.shape[1])
+        if 0 < np.sum(y_true == k) < len(y_true)
+    ]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _macro_ovr_score(estimator, X, y) -> float:
+    return macro_ovr_auc(y, scores(estimator, X))
+
+
+def scoring_for(y) -> str | object:
+    """The inner-CV scoring of an endpoint: ROC AUC, or its macro one-vs-rest mean for
+    more than two classes."""
+    return "roc_auc" if pd.Series(y).nunique() <= 2 else _macro_ovr_score
 
 
 def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]:
     """ROC AUC (from scores); balanced accuracy, sensitivity, specificity and F1 (from
-    labels); Brier score (from scores, when they are probabilities, else NaN)."""
+    labels); Brier score (from scores, when they are probabilities, else NaN).
+
+    With a score matrix (multiclass): macro one-vs-rest AUC, balanced accuracy, macro F1
+    and the multiclass Brier score (sum over classes); sensitivity and specificity, which
+    need a positive class, are NaN."""
     y_true = np.asarray(y_true, dtype=int)
     score = np.asarray(score, dtype=float)
+    if score.ndim == 2:
+        onehot = np.eye(score.shape[1])[y_true]
+        return {
+            "roc_auc": macro_ovr_auc(y_true, score),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+            "sensitivity": float("nan"),
+            "specificity": float("nan"),
+            "f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+            "brier": float(np.mean(np.sum((score - onehot) ** 2, axis=1)))
+            if probability
+            else float("nan"),
+        }
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     two_classes = len(np.unique(y_true)) == 2
     return {
@@ -111,6 +175,8 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     parts = by_repeat(predictions)
     y = parts[0]["y_true"].to_numpy(dtype=int)
+    if "score" not in predictions:
+        return _bootstrap_multiclass(parts, n_boot, rng, level, probability)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     pos_draw = rng.choice(pos, size=(n_boot, len(pos)))
     neg_draw = rng.choice(neg, size=(n_boot, len(neg)))
@@ -130,6 +196,29 @@ def bootstrap_ci(
         return {
             name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
             for name, v in draws.items()
+        }
+
+
+def _bootstrap_multiclass(parts, n_boot, rng, level, probability) -> dict[str, list[float]]:
+    """The bootstrap of :func:`bootstrap_ci` for a score matrix: patients resampled
+    within each class, the metrics recomputed per replicate (not vectorised)."""
+    y = parts[0]["y_true"].to_numpy(dtype=int)
+    members = [np.flatnonzero(y == k) for k in np.unique(y)]
+    draws = np.hstack([rng.choice(m, size=(n_boot, len(m))) for m in members])
+    values = {name: np.zeros(n_boot) for name in METRICS}
+    for part in parts:
+        truth, pred = part["y_true"].to_numpy(dtype=int), part["y_pred"].to_numpy(dtype=int)
+        score = score_columns(part)
+        for b, rows in enumerate(draws):
+            replicate = metrics(truth[rows], score[rows], pred[rows], probability)
+            for name in METRICS:
+                values[name][b] += replicate[name] / len(parts)
+    alpha = (1 - level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN metric has no CI
+        return {
+            name: [float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha))]
+            for name, v in values.items()
         }
 
 
@@ -214,9 +303,9 @@ class NestedCVResult:
         per_fold = pd.DataFrame(self.folds)
         pooled = []
         for part in by_repeat(self.predictions):
-            y, score = part["y_true"], part["score"]
+            y, score = part["y_true"], score_columns(part)
             values = metrics(y, score, part["y_pred"], self.probability)
-            if self.probability:
+            if self.probability and score.ndim == 1:
                 values.update(calibration(y, score))
             pooled.append(values)
         result = {
@@ -378,7 +467,10 @@ def evaluate_fold(
     y = y.astype(int)
     test = (outer_fold == fold).to_numpy()
     inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
-    tuned = tune_each(pipeline, spaces, X.loc[~test], y.loc[~test], inner, union=union, share=share)
+    tuned = tune_each(
+        pipeline, spaces, X.loc[~test], y.loc[~test], inner, union=union, share=share,
+        scoring=scoring_for(y),
+    )  # fmt: skip
     results = {}
     for name, choice in tuned.items():
         results[name] = score_fold(choice, X.loc[test], y.loc[test], fold, repeat, selected)
@@ -398,7 +490,7 @@ def score_fold(choice: Tuned, X_test, y_test, fold: int, repeat: int = 0, select
             "repeat": repeat,
             "fold": fold,
             "y_true": y_test.to_numpy(),
-            "score": score,
+            **score_frame(score),
             "y_pred": pred,
         }
     )

@@ -19,7 +19,7 @@ from radiotx import cohort, evaluate, models, permutation, report, splits, survi
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
-BINARY, SURVIVAL = "binary", "survival"  # kinds of endpoint
+BINARY, MULTICLASS, SURVIVAL = "binary", "multiclass", "survival"  # kinds of endpoint
 BATCH = "batch"  # obs column of the cohort with each patient's batch (ComBat)
 
 
@@ -169,7 +169,7 @@ class Procedure:
         s = self.settings
         cv = StratifiedKFold(n_splits=s.inner_folds, shuffle=True, random_state=s.seed)
         if self.survival is None:
-            target, scoring = self.y, "roc_auc"
+            target, scoring = self.y, evaluate.scoring_for(self.y)
         else:
             target, scoring = survival.as_structured(self.survival), None
             cv = list(cv.split(self.X, self.y))  # stratified by event
@@ -210,6 +210,16 @@ def procedure(
     prepare = {}
     if settings.rnaseq is not None and "rnaseq" in blocks:
         prepare["rnaseq"] = rnaseq_steps(mdata, settings)
+    # SMOTENC: the clinical one-hot indicators ("<column>=<level>") are categorical
+    categorical = None
+    if "smotenc" in settings.balancers:
+        categorical = [c for c in blocks.get("clinical", []) if "=" in c]
+        if not categorical:
+            raise ValueError(
+                f"{endpoint}/{pipeline}: model.balancers has smotenc, which needs categorical "
+                "clinical columns, but this pipeline has none. Fix: use smote, or list "
+                "clinical.categorical columns and the clinical modality in the pipeline"
+            )
     estimator = models.build(
         blocks,
         models.SELECTED,
@@ -217,6 +227,7 @@ def procedure(
         smote_neighbors=settings.smote_neighbors,
         stability=stability,
         prepare=prepare,
+        named=categorical is not None,
     )
     names = list(classifiers or settings.candidates)
     union = models.SELECTED if settings.select and len(names) > 1 else None
@@ -231,6 +242,7 @@ def procedure(
             smote_neighbors=settings.smote_neighbors,
             candidates=(name,),
             search=settings.search,
+            categorical=categorical,
         )
         for name in names
     }
@@ -243,6 +255,12 @@ def procedure(
         "n_positive": int(y.sum()),
         "n_features_in": int(X.shape[1]),
     }
+    names_column = f"{endpoint}{cohort.CLASS_SUFFIX}"
+    if names_column in mdata.obs:  # multiclass: class sizes instead of positives
+        classes = mdata.obs.loc[X.index, names_column].astype(str)
+        meta.update(kind=MULTICLASS, n_positive=None)
+        meta["classes"] = {str(k): name for k, name in enumerate(sorted(classes.unique()))}
+        meta["class_counts"] = classes.value_counts().sort_index().to_dict()
     return Procedure(X, y, folds, estimator, spaces, union, settings, meta)
 
 
@@ -281,7 +299,11 @@ def permuted(procedure: Procedure, index: int) -> dict[str, float]:
 
 def pooled_auc(predictions: pd.DataFrame) -> float:
     parts = evaluate.by_repeat(predictions)
-    return float(np.mean([roc_auc_score(p["y_true"], p["score"]) for p in parts]))
+    if "score" not in predictions:  # multiclass: macro one-vs-rest AUC
+        aucs = [evaluate.macro_ovr_auc(p["y_true"], evaluate.score_columns(p)) for p in parts]
+    else:
+        aucs = [roc_auc_score(p["y_true"], p["score"]) for p in parts]
+    return float(np.mean(aucs))
 
 
 def score_holdout(
@@ -317,13 +339,13 @@ def score_holdout(
         {
             "patient_id": X.index,
             "y_true": y.to_numpy(),
-            "score": score,
+            **evaluate.score_frame(score),
             "y_pred": np.asarray(model.predict(X), dtype=int),
         }
     )
     probability = hasattr(model, "predict_proba")
     values = evaluate.metrics(y, score, predictions["y_pred"], probability)
-    if probability:
+    if probability and score.ndim == 1:
         values.update(evaluate.calibration(y, score))
     summary = {
         "n_patients": int(len(y)),

@@ -135,9 +135,12 @@ def build(
     smote_neighbors: int = 3,
     stability: dict | None = None,
     prepare: dict | None = None,
+    named: bool = False,
 ) -> Pipeline:
     """[stability filter] -> [modality steps] -> impute -> scale -> variance filter ->
     selection (per modality) -> balancing -> classifier, SMOTE and ANOVA by default.
+    ``named`` makes the preprocessing hand a DataFrame to the balancer, for samplers that
+    find columns by name (SMOTENC's categorical clinical indicators).
     ``stability`` maps a modality to its StabilityFilter, ``prepare`` a modality to its own
     transformer. ``classifier_name`` ``"selected"`` starts with logistic regression: the
     search space (:func:`grid`) then lets the inner CV choose the classifier."""
@@ -150,6 +153,8 @@ def build(
         remainder="drop",
         verbose_feature_names_out=False,
     )
+    if named:
+        prep.set_output(transform="pandas")
     model, _ = classifier("logreg" if classifier_name == SELECTED else classifier_name, seed)
     return Pipeline(
         [
@@ -174,6 +179,7 @@ def grid(
     smote_neighbors: int = 3,
     candidates: tuple[str, ...] = (),
     search: dict | None = None,
+    categorical: list[str] | None = None,
 ) -> list[dict]:
     """Inner-CV search space of one model job.
 
@@ -183,6 +189,7 @@ def grid(
     classifier itself among ``candidates``. The outer score is then that of the whole
     selection procedure, not of the best of many tried pipelines.
 
+    ``categorical`` names the columns SMOTENC treats as categorical.
     ``class_weight`` as a balancer means no resampling and ``class_weight="balanced"`` on
     classifiers that take it (others are left out of that part of the space).
     """
@@ -208,7 +215,12 @@ def grid(
                     for key, values in selection.grid(selector_name).items():
                         space[f"prep__{block_name}__select__{key}"] = values
                 space["balance"] = [
-                    balancing.balancer(balancer_name, seed=seed, k_neighbors=smote_neighbors)
+                    balancing.balancer(
+                        balancer_name,
+                        seed=seed,
+                        k_neighbors=smote_neighbors,
+                        categorical=categorical if balancer_name == "smotenc" else None,
+                    )
                 ]
                 if classifier_name == SELECTED:
                     space["clf"] = [model]

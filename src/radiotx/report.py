@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from radiotx.evaluate import METRICS
+from radiotx.evaluate import METRICS, score_columns
 
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
@@ -58,19 +58,10 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     fig = Figure(figsize=(5, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    # with repeated outer CV, the folds of the first repeat (the pooled curve has them all)
-    first = predictions[predictions["repeat"] == predictions["repeat"].min()] if (
-        "repeat" in predictions
-    ) else predictions  # fmt: skip
-    for fold, part in first.groupby("fold", sort=True):
-        roc = _roc_points(part["y_true"], part["score"])
-        if roc is not None:
-            fpr, tpr, auc = roc
-            ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {auc:.2f})")
-    roc = _roc_points(predictions["y_true"], predictions["score"])
-    if roc is not None:
-        fpr, tpr, auc = roc
-        ax.plot(fpr, tpr, lw=2.5, color="black", label=f"pooled (AUC {auc:.2f})")
+    if "score" in predictions:
+        _fold_and_pooled_curves(ax, predictions)
+    else:
+        _class_curves(ax, predictions)
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
     ax.set(
         xlim=(-0.01, 1.01),
@@ -85,6 +76,32 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
     fig.clear()
+
+
+def _fold_and_pooled_curves(ax, predictions: pd.DataFrame) -> None:
+    # with repeated outer CV, the folds of the first repeat (the pooled curve has them all)
+    first = predictions
+    if "repeat" in predictions:
+        first = predictions[predictions["repeat"] == predictions["repeat"].min()]
+    for fold, part in first.groupby("fold", sort=True):
+        roc = _roc_points(part["y_true"], part["score"])
+        if roc is not None:
+            fpr, tpr, auc = roc
+            ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {auc:.2f})")
+    roc = _roc_points(predictions["y_true"], predictions["score"])
+    if roc is not None:
+        fpr, tpr, auc = roc
+        ax.plot(fpr, tpr, lw=2.5, color="black", label=f"pooled (AUC {auc:.2f})")
+
+
+def _class_curves(ax, predictions: pd.DataFrame) -> None:
+    """Multiclass: the pooled one-vs-rest curve of each class."""
+    score = score_columns(predictions)
+    for k in range(score.shape[1]):
+        roc = _roc_points(predictions["y_true"] == k, score[:, k])
+        if roc is not None:
+            fpr, tpr, auc = roc
+            ax.plot(fpr, tpr, lw=2, label=f"class {k} vs rest (AUC {auc:.2f})")
 
 
 def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:

@@ -29,11 +29,13 @@ for name, spec in snakemake.params.tables.items():
     modalities[name] = cohort.for_patients(
         features, sheet, spec["path"], consequence=f"they have no '{name}' features"
     )
-labels = {}
-for name, spec in snakemake.params.endpoints.items():
-    labels.update(cohort.endpoint_columns(table, name, spec, path))
 batch = snakemake.params.batch
 obs = {experiment.BATCH: cohort.batch_labels(table, batch, path)} if batch else {}
+labels = {}
+for name, spec in snakemake.params.endpoints.items():
+    for column, values in cohort.endpoint_columns(table, name, spec, path).items():
+        # numeric labels, times and codes; class names of a multiclass endpoint as text
+        (labels if values.dtype.kind == "f" else obs)[column] = values
 mdata = cohort.build({k: v for k, v in modalities.items() if len(v)}, labels, obs)
 cohort.write(mdata, snakemake.output.cohort)
 cohort.availability(mdata).to_csv(snakemake.output.availability, sep="\t")
