@@ -303,3 +303,23 @@ def test_smotenc_resamples_the_clinical_indicators_as_categories():
             cohort.build({"other": encoded[["age"]]}, {"response": labels}), folds,
             endpoint="response", pipeline="other", modalities=["other"], settings=settings,
         )  # fmt: skip
+
+
+def test_the_copula_samplers_fidelity_is_recorded_per_outer_fold():
+    design = demo.design(90, 6, 0.0)
+    table = demo.clinical_table(design, 6).set_index("patient_id")
+    encoded = cohort.encode_clinical(table, ["age"], ["sex", "smoking", "stage"])
+    labels = table["response"].astype(float)
+    mdata = cohort.build({"clinical": encoded}, {"response": labels})
+    settings = experiment.Settings(
+        seed=6, k_features=(8,), balancers=("gaussian_copula",), candidates=("logreg",)
+    )
+    job = experiment.procedure(
+        mdata, splits.make_splits(labels, n_splits=3, seed=6), endpoint="response",
+        pipeline="clinical", modalities=["clinical"], settings=settings,
+    )  # fmt: skip
+    for record in job.evaluate()["logreg"].folds:
+        minority = record["sampler_fidelity"]["1"]  # the minority class, over-sampled
+        assert 0 <= minority["ks"] <= 1 and minority["n_synthetic"] > 0
+        # clinical rows repeat (a few indicators and age): nn_ratio may be undefined
+        assert "nn_ratio" in minority and minority["n_real"] > 10

@@ -498,6 +498,10 @@ def score_fold(choice: Tuned, X_test, y_test, fold: int, repeat: int = 0, select
     record.update(metrics(y_test, score, pred, probability))
     record["best_params"] = {key: _plain(value) for key, value in choice.params.items()}
     record["inner_roc_auc"] = choice.inner_score
+    # a generative sampler's fit to the fold's real rows (distance synthetic vs real)
+    fidelity = getattr(getattr(model, "named_steps", {}).get("balance"), "fidelity_", None)
+    if fidelity:
+        record["sampler_fidelity"] = {str(k): value for k, value in fidelity.items()}
     chosen = [] if selected is None else selected(model)
     chosen = pd.DataFrame(
         [(int(fold), modality, feature) for modality, feature in chosen], columns=SELECTED_COLUMNS

@@ -175,6 +175,12 @@ def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
             # one step per outer fold of every repeat
             step = 1000 * fold.get("repeat", 0) + fold["fold"]
             out.append(_metric(f"fold_{metric}", fold.get(metric), timestamp, step))
+    for fold in m.get("folds") or []:  # the generative sampler's fidelity, per class
+        step = 1000 * fold.get("repeat", 0) + fold["fold"]
+        for label, values in (fold.get("sampler_fidelity") or {}).items():
+            for key in ("ks", "correlation_diff", "nn_ratio"):
+                name = f"sampler_fidelity_{key}.class{label}"
+                out.append(_metric(name, values.get(key), timestamp, step))
     return out
 
 
