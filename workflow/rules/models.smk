@@ -122,7 +122,7 @@ rule permutation_test:
 rule learning_curve:
     input:
         unpack(modelling_inputs),
-        folds=outer_fold_files,
+        outer=outer_fold_files,
     output:
         table="results/models/{endpoint}/{pipeline}/learning_curve.tsv",
         plot=report(

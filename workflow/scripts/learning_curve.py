@@ -11,7 +11,7 @@ from radiotx import evaluate, experiment, logs, report
 logs.to_file(snakemake.log[0])
 job = experiment.from_job(snakemake.input, snakemake.wildcards, snakemake.params)
 full = {}
-for path in snakemake.input.folds:
+for path in snakemake.input.outer:
     fold = json.loads(Path(path).read_text(encoding="utf-8"))
     for name, part in fold["results"].items():
         full.setdefault(name, []).append(evaluate.FoldResult.from_dict(part))
