@@ -250,7 +250,17 @@ def test_clinical_table(cohort):
     outdir, _ = cohort
     d = demo.design(N, seed=SEED)
     clin = pd.read_csv(outdir / "clinical.tsv", sep="\t")
-    cols = ["patient_id", "age", "sex", "smoking", "stage", "site", "response"]
+    cols = [
+        "patient_id",
+        "age",
+        "sex",
+        "smoking",
+        "stage",
+        "site",
+        "response",
+        "os_months",
+        "death",
+    ]
     assert list(clin.columns) == cols
     assert clin["patient_id"].tolist() == d["patient_id"].tolist()
     assert clin["response"].tolist() == d["label"].tolist()
@@ -272,6 +282,19 @@ def test_clinical_missingness_and_signal():
     assert by_label[1] > by_label[0]
     stage = clin["stage"].map({"I": 1, "II": 2, "III": 3, "IV": 4})
     assert stage[clin["response"] == 1].mean() > stage[clin["response"] == 0].mean()
+
+
+def test_survival_is_longer_for_responders_and_early_stages():
+    from radiotx import survival
+
+    clin = demo.clinical_table(demo.design(400, seed=SEED), SEED)
+    assert 0.5 < clin["death"].mean() < 0.9 and (clin["os_months"] >= 0).all()
+    censored = clin.loc[clin["death"] == 0, "os_months"]
+    assert censored.between(12, 60).all()  # administrative censoring after 1 to 5 years
+    y = survival.as_structured(clin.rename(columns={"os_months": "time", "death": "event"}))
+    stage = clin["stage"].map({"I": 0, "II": 1, "III": 2, "IV": 3}).to_numpy()
+    assert survival.concordance(y, -clin["response"].to_numpy()) > 0.58
+    assert survival.concordance(y, stage) > 0.55
 
 
 # ------------------------------------------------------------------------------- ground truth
