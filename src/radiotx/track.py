@@ -221,13 +221,12 @@ def _log_model_run(
     model_dir: Path,
     m: dict,
     study_tags: dict[str, str],
+    run_name: str,
 ) -> str:
     """One child run for one model directory; returns its run id."""
     tags = {**study_tags, MLFLOW_PARENT_RUN_ID: parent_id}
     tags.update({k: str(m[k]) for k in ("endpoint", "pipeline", "classifier")})
-    run = client.create_run(
-        experiment_id, run_name=f"{m['pipeline']}/{m['classifier']}", tags=resolve_tags(tags)
-    )
+    run = client.create_run(experiment_id, run_name=run_name, tags=resolve_tags(tags))
     run_id = run.info.run_id
     try:
         timestamp = int(time.time() * 1000)
@@ -256,9 +255,10 @@ def log_study(
 
     ``tags`` go on the parent and on every child run.
 
-    Each call creates a new parent run. Returns the experiment id, the parent run id, the
-    child run ids keyed by ``pipeline/classifier`` (``endpoint/pipeline/classifier`` when the
-    study has several endpoints) and the tracking URI.
+    Each call creates a new parent run. Child runs are named ``pipeline/classifier``
+    (``endpoint/pipeline/classifier`` when the study has several endpoints). Returns the
+    experiment id, the parent run id, the child run ids keyed by those names and the
+    tracking URI.
     """
     dirs = [Path(d) for d in model_dirs]
     extra = [Path(p) for p in artifacts or []]
@@ -279,7 +279,7 @@ def log_study(
             for path in extra:
                 _log_path(client, parent_id, path)
             children = {
-                key: _log_model_run(client, experiment_id, parent_id, d, m, _tags(tags))
+                key: _log_model_run(client, experiment_id, parent_id, d, m, _tags(tags), key)
                 for key, d, m in zip(keys, dirs, metrics, strict=True)
             }
             _log_batch(client, parent_id, [], _best_auc(metrics, int(time.time() * 1000)))
