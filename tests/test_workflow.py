@@ -303,6 +303,11 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
             "repeats": 2, "holdout": 0.25, "learning_curve": [0.5],
         },
     )  # fmt: skip
+    config_path = tmp_path / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    # half of a 24-patient training set is too few minority patients for SMOTE
+    config["model"]["balancers"] = ["class_weight"]
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert counts["outer_fold"] == 6 and counts["holdout"] == 1
     assert counts["learning_curve"] == 1

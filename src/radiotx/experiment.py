@@ -140,11 +140,26 @@ class Procedure:
                 )
                 keep, _ = next(cut.split(train.to_frame(), self.y.loc[train]))
                 rows = test | self.X.index.isin(train[keep])
+                if set(self.settings.balancers) & NEIGHBOUR_BALANCERS:
+                    self._check_cut(train[keep], fold, fraction)
                 for name, part in self.evaluate_fold(0, fold, select=False, rows=rows).items():
                     parts.setdefault(name, []).append(part)
             combined = {name: evaluate.NestedCVResult.combine(p) for name, p in parts.items()}
             tables.append(self.curve_points(combined, fraction))
         return pd.concat(tables, ignore_index=True)
+
+    def _check_cut(self, kept: pd.Index, fold: int, fraction: float) -> None:
+        """SMOTE on a cut training set: the same check as for the full folds."""
+        s, y = self.settings, self.y.loc[kept].astype(int)
+        inner = evaluate.inner_cv(fold, s.inner_folds, s.seed)
+        fewest = min(np.bincount(y.iloc[t]).min() for t, _ in inner.split(y.to_frame(), y))
+        if fewest <= s.smote_neighbors:
+            raise ValueError(
+                f"{self.meta['endpoint']}/{self.meta['pipeline']}: at cv.learning_curve share "
+                f"{fraction:g} an inner training set has only {fewest} minority patients, not "
+                f"more than model.smote_neighbors ({s.smote_neighbors}). Fix: use larger "
+                "shares, lower model.smote_neighbors, or balance by class_weight"
+            )
 
     def curve_points(self, results: dict, fraction: float) -> pd.DataFrame:
         """One learning-curve point per model: mean training size and pooled score."""
