@@ -502,11 +502,13 @@ def score_fold(choice: Tuned, X_test, y_test, fold: int, repeat: int = 0, select
     fidelity = getattr(getattr(model, "named_steps", {}).get("balance"), "fidelity_", None)
     if fidelity:
         record["sampler_fidelity"] = {str(k): value for k, value in fidelity.items()}
-    chosen = [] if selected is None else selected(model)
-    chosen = pd.DataFrame(
-        [(int(fold), modality, feature) for modality, feature in chosen], columns=SELECTED_COLUMNS
-    )
-    return FoldResult(record, predictions, chosen, probability)
+    return FoldResult(record, predictions, chosen_frame(model, fold, selected), probability)
+
+
+def chosen_frame(model, fold: int, selected=None) -> pd.DataFrame:
+    """The (fold, modality, feature) rows that ``selected(model)`` names (none without it)."""
+    pairs = [] if selected is None else selected(model)
+    return pd.DataFrame([(int(fold), m, f) for m, f in pairs], columns=SELECTED_COLUMNS)
 
 
 def nested_cv_each(

@@ -51,6 +51,13 @@ def _roc_points(y_true, score) -> tuple[np.ndarray, np.ndarray, float] | None:
     return fpr, tpr, float(roc_auc_score(y_true, score))
 
 
+def _save(fig: Figure, path: str | Path) -> None:
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    fig.clear()
+
+
 def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Save per-outer-fold (thin) and pooled (thick) ROC curves of out-of-fold scores as PNG."""
     # A bare Figure with an Agg canvas needs no display and never enters pyplot's global
@@ -72,10 +79,7 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
-    fig.clear()
+    _save(fig, path)
 
 
 def _fold_and_pooled_curves(ax, predictions: pd.DataFrame) -> None:
@@ -127,10 +131,7 @@ def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "
     ax.set(xlabel="Time", ylabel="Survival probability", ylim=(0, 1.02))
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize="small")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
-    fig.clear()
+    _save(fig, path)
 
 
 def plot_learning_curve(table: pd.DataFrame, path: str | Path, title: str = "") -> None:
@@ -145,10 +146,7 @@ def plot_learning_curve(table: pd.DataFrame, path: str | Path, title: str = "") 
     ax.set(xlabel="training patients per outer fold", ylabel=LABELS.get(metric, metric))
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
-    fig.clear()
+    _save(fig, path)
 
 
 QC_PANELS = {  # metric -> (threshold, axis label, log scale)
@@ -185,10 +183,7 @@ def plot_rnaseq_qc(table: pd.DataFrame, thresholds: dict | None, path: str | Pat
         ax.set_title(f"{metric} (n={int(table[metric].notna().sum())})", fontsize="small")
         if i == 0:
             ax.legend(fontsize="x-small", loc="best")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
-    fig.clear()
+    _save(fig, path)
 
 
 # --------------------------------------------------------------------------- summary table
