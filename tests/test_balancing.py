@@ -270,13 +270,18 @@ def test_fidelity_ks_matches_scipy():
     assert balancing.fidelity(real, synthetic)["ks"] == pytest.approx(expected)
 
 
-def test_smotenc_resamples_the_clinical_indicators_as_categories():
-    """In the workflow's pipeline, SMOTENC sees the clinical one-hot indicators by name."""
-    design = demo.design(90, 5, 0.0)
-    table = demo.clinical_table(design, 5).set_index("patient_id")
+def demo_clinical(seed: int):
+    """A demo cohort of 90 patients with only the clinical modality, and its labels."""
+    design = demo.design(90, seed, 0.0)
+    table = demo.clinical_table(design, seed).set_index("patient_id")
     encoded = cohort.encode_clinical(table, ["age"], ["sex", "smoking", "stage"])
     labels = table["response"].astype(float)
-    mdata = cohort.build({"clinical": encoded}, {"response": labels})
+    return encoded, labels, cohort.build({"clinical": encoded}, {"response": labels})
+
+
+def test_smotenc_resamples_the_clinical_indicators_as_categories():
+    """In the workflow's pipeline, SMOTENC sees the clinical one-hot indicators by name."""
+    encoded, labels, mdata = demo_clinical(5)
     folds = splits.make_splits(labels, n_splits=3, seed=5)
     settings = experiment.Settings(
         seed=5, k_features=(8,), balancers=("smotenc",), candidates=("logreg",), n_boot=100
@@ -306,11 +311,7 @@ def test_smotenc_resamples_the_clinical_indicators_as_categories():
 
 
 def test_the_copula_samplers_fidelity_is_recorded_per_outer_fold():
-    design = demo.design(90, 6, 0.0)
-    table = demo.clinical_table(design, 6).set_index("patient_id")
-    encoded = cohort.encode_clinical(table, ["age"], ["sex", "smoking", "stage"])
-    labels = table["response"].astype(float)
-    mdata = cohort.build({"clinical": encoded}, {"response": labels})
+    _, labels, mdata = demo_clinical(6)
     settings = experiment.Settings(
         seed=6, k_features=(8,), balancers=("gaussian_copula",), candidates=("logreg",)
     )

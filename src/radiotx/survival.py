@@ -270,8 +270,7 @@ def score_fold(choice, X_test, target_test: pd.DataFrame, fold, repeat=0, select
         "best_params": {key: evaluate._plain(v) for key, v in choice.params.items()},
         "inner_c_index": choice.inner_score,
     }
-    chosen = [] if selected is None else selected(choice.estimator)
-    chosen = pd.DataFrame([(int(fold), m, f) for m, f in chosen], columns=evaluate.SELECTED_COLUMNS)
+    chosen = evaluate.chosen_frame(choice.estimator, fold, selected)
     return evaluate.FoldResult(record, predictions, chosen, probability=False)
 
 
