@@ -460,10 +460,12 @@ def evaluate_fold(
     union: str | None = None,
     share: bool = True,
     selected=None,
+    explain=None,
 ) -> dict[str, FoldResult]:
     """Tune every named space by inner CV on the training rows of outer fold ``fold`` (of
     repeat ``repeat``) and score the chosen pipelines on its test rows, which no fitted
-    step has seen. ``selected(fitted)`` may return the (modality, feature) pairs kept."""
+    step has seen. ``selected(fitted)`` may return the (modality, feature) pairs kept,
+    ``explain(fitted, X_test, y_test)`` a dict to add to the fold's record."""
     y = y.astype(int)
     test = (outer_fold == fold).to_numpy()
     inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
@@ -475,6 +477,8 @@ def evaluate_fold(
     for name, choice in tuned.items():
         results[name] = score_fold(choice, X.loc[test], y.loc[test], fold, repeat, selected)
         results[name].record["n_train"] = int((~test).sum())
+        if explain is not None:
+            results[name].record.update(explain(choice.estimator, X.loc[test], y.loc[test]))
     return results
 
 

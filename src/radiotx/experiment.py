@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from radiotx import cohort, evaluate, models, permutation, report, splits, survival
+from radiotx import cohort, evaluate, fusion, models, permutation, report, splits, survival
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
@@ -41,12 +41,21 @@ class Settings:
     rnaseq: dict | None = None  # config rnaseq.preprocess: cohort-level expression steps
     survival_models: tuple[str, ...] = ("coxnet",)  # models of survival endpoints
     share: bool = True  # fit preprocessing shared by classifiers once per inner split
+    strategies: tuple[str, ...] = ()  # fusion strategies of multi-modality pipelines
+    block_selectors: dict | None = None  # modality -> its own selectors (config fusion.selectors)
 
     @classmethod
     def from_params(cls, params: dict) -> Settings:
         """Settings from the workflow's params (YAML lists become tuples)."""
         params = dict(params)
-        for key in ("k_features", "selectors", "balancers", "candidates", "survival_models"):
+        for key in (
+            "k_features",
+            "selectors",
+            "balancers",
+            "candidates",
+            "survival_models",
+            "strategies",
+        ):
             params[key] = tuple(params[key])
         return cls(**params)
 
@@ -90,6 +99,12 @@ class Procedure:
     settings: Settings
     meta: dict  # endpoint, pipeline, modalities and the size of the design
     survival: pd.DataFrame | None = None  # time and event, for a survival endpoint
+    blocks: dict[str, list[str]] | None = None  # modality -> columns, for a fusion
+
+    @property
+    def fused(self) -> bool:
+        """Whether the models are fusion strategies (see :mod:`radiotx.fusion`)."""
+        return bool(self.meta.get("strategies"))
 
     @property
     def target(self):
@@ -107,13 +122,26 @@ class Procedure:
         outer = self.outer(repeat)
         if rows is not None:
             X, target, outer = X.loc[rows], target.loc[rows], outer.loc[rows]
-        run = evaluate.evaluate_fold if self.survival is None else survival.evaluate_fold
-        inner = "inner_splits" if self.survival is None else "inner_folds"
-        return run(
-            self.estimator, self.spaces, X, target, outer, fold,
-            **{inner: s.inner_folds}, seed=s.seed, repeat=repeat, union=self.union,
-            share=s.share, selected=models.selected_features if select else None,
+        if self.survival is not None:
+            return survival.evaluate_fold(
+                self.estimator, self.spaces, X, target, outer, fold, inner_folds=s.inner_folds,
+                seed=s.seed, repeat=repeat, union=self.union, share=s.share,
+                selected=models.selected_features if select else None,
+            )  # fmt: skip
+        named = fusion.selected_features if self.fused else models.selected_features
+        return evaluate.evaluate_fold(
+            self.estimator, self.spaces, X, target, outer, fold, inner_splits=s.inner_folds,
+            seed=s.seed, repeat=repeat, union=self.union, share=s.share,
+            selected=named if select else None,
+            explain=self._contribution if self.fused and select else None,
         )  # fmt: skip
+
+    def _contribution(self, fitted, X_test, y_test) -> dict:
+        seed = self.settings.seed
+        return {
+            "strategy": fusion.strategy_of(fitted),
+            "contribution": fusion.contribution(fitted, X_test, y_test, self.blocks, seed=seed),
+        }
 
     def evaluate(self, target=None, select=True) -> dict:
         """Nested CV over every repeat and outer fold: a NestedCVResult per model."""
@@ -235,6 +263,35 @@ def procedure(
                 "clinical columns, but this pipeline has none. Fix: use smote, or list "
                 "clinical.categorical columns and the clinical modality in the pipeline"
             )
+    meta = {
+        "endpoint": endpoint,
+        "pipeline": pipeline,
+        "kind": BINARY,
+        "modalities": list(modalities),
+        "n_patients": int(len(y)),
+        "n_positive": int(y.sum()),
+        "n_features_in": int(X.shape[1]),
+    }
+    names_column = f"{endpoint}{cohort.CLASS_SUFFIX}"
+    if names_column in mdata.obs:  # multiclass: class sizes instead of positives
+        classes = mdata.obs.loc[X.index, names_column].astype(str)
+        meta.update(kind=MULTICLASS, n_positive=None)
+        meta["classes"] = {str(k): name for k, name in enumerate(sorted(classes.unique()))}
+        meta["class_counts"] = classes.value_counts().sort_index().to_dict()
+    if len(blocks) > 1 and settings.strategies:
+        names = list(classifiers or settings.strategies)
+        estimator, spaces = fusion.estimator_and_spaces(
+            names, blocks, k_values=list(settings.k_features), seed=settings.seed,
+            inner_folds=settings.inner_folds, selectors=settings.selectors,
+            balancers=settings.balancers, smote_neighbors=settings.smote_neighbors,
+            candidates=settings.candidates, search=settings.search, categorical=categorical,
+            block_selectors=settings.block_selectors, prepare=prepare, stability=stability,
+            named=categorical is not None,
+        )  # fmt: skip
+        meta["strategies"] = names
+        meta["availability"] = fusion.availability_pattern(X, blocks).value_counts().to_dict()
+        union = models.SELECTED if settings.select and len(names) > 1 else None
+        return Procedure(X, y, folds, estimator, spaces, union, settings, meta, blocks=blocks)
     estimator = models.build(
         blocks,
         models.SELECTED,
@@ -261,22 +318,7 @@ def procedure(
         )
         for name in names
     }
-    meta = {
-        "endpoint": endpoint,
-        "pipeline": pipeline,
-        "kind": BINARY,
-        "modalities": list(modalities),
-        "n_patients": int(len(y)),
-        "n_positive": int(y.sum()),
-        "n_features_in": int(X.shape[1]),
-    }
-    names_column = f"{endpoint}{cohort.CLASS_SUFFIX}"
-    if names_column in mdata.obs:  # multiclass: class sizes instead of positives
-        classes = mdata.obs.loc[X.index, names_column].astype(str)
-        meta.update(kind=MULTICLASS, n_positive=None)
-        meta["classes"] = {str(k): name for k, name in enumerate(sorted(classes.unique()))}
-        meta["class_counts"] = classes.value_counts().sort_index().to_dict()
-    return Procedure(X, y, folds, estimator, spaces, union, settings, meta)
+    return Procedure(X, y, folds, estimator, spaces, union, settings, meta, blocks=blocks)
 
 
 def _survival_procedure(mdata, X, events, blocks, folds, settings, names, meta) -> Procedure:
@@ -433,14 +475,17 @@ def run(
     """Nested CV, final refit and every output of one model, in one process (the workflow
     runs the same steps as a job per outer fold); written to ``outdir``.
 
-    ``classifier`` is one of :data:`radiotx.models.CLASSIFIERS`, or ``"selected"`` for
-    the inner-CV choice among ``settings.candidates``. ``perturbed`` (radiomics features
-    of perturbed ROIs, long format) switches on the in-fold stability filter of the
-    radiomics block when ``settings.stability_threshold`` is set.
+    ``classifier`` is one of :data:`radiotx.models.CLASSIFIERS` (of
+    :data:`radiotx.fusion.STRATEGIES` for a fusion when ``settings.strategies`` is set), or
+    ``"selected"`` for the inner-CV choice among ``settings.candidates`` (strategies).
+    ``perturbed`` (radiomics features of perturbed ROIs, long format) switches on the
+    in-fold stability filter of the radiomics block when ``settings.stability_threshold``
+    is set.
     """
     if classifier == models.SELECTED:
         settings = replace(settings, select=True)
-        names = list(settings.candidates)
+        fused = len(modalities) > 1 and settings.strategies
+        names = list(settings.strategies if fused else settings.candidates)
     else:
         settings, names = replace(settings, select=False), [classifier]
     job = procedure(

@@ -3,12 +3,14 @@
 One imbalanced-learn ``Pipeline`` holds every fitted step, so cross-validation refits all of
 them on the training rows of each fold; SMOTE acts only during ``fit`` and therefore never
 touches a validation or test fold. Early fusion is the same pipeline with several blocks:
-each modality is imputed, scaled, variance-filtered and ANOVA-selected on its own, and the
-per-modality selections are concatenated.
+each modality is imputed, scaled, variance-filtered and selected on its own, and the
+per-modality selections are weighted to equal total variance and concatenated (other
+fusion strategies: :mod:`radiotx.fusion`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import product
 
 from imblearn.over_sampling import SMOTE
@@ -104,15 +106,21 @@ def classifier(name: str, seed: int = 42, search: dict | None = None):
     return model, {**space, **{key: list(values) for key, values in search.items()}}
 
 
-def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPipeline:
+def block(
+    columns: list[str], k: int = 20, stability=None, prepare=None, weight: bool = False
+) -> SkPipeline:
     """Preprocessing and selection of one modality, fitted on training rows only.
 
     ``stability`` (a fitted-in-fold :class:`radiotx.stability.StabilityFilter`) first drops
     features whose ROI-perturbation ICC on the training patients is below its threshold.
     ``prepare`` is a modality-specific transformer applied before the common steps, e.g.
     :func:`expression_steps` for RNA-seq. The ``select`` step (ANOVA here) is replaced by
-    the inner-CV search with any selector of :mod:`radiotx.selection`.
+    the inner-CV search with any selector of :mod:`radiotx.selection`. ``weight`` (early
+    fusion) scales the kept features so that the block has unit total variance
+    (:class:`radiotx.fusion.BlockWeight`).
     """
+    from radiotx.fusion import BlockWeight
+
     steps = [] if stability is None else [("stability", stability)]
     steps += [] if prepare is None else [("prepare", prepare)]
     return SkPipeline(
@@ -123,6 +131,7 @@ def block(columns: list[str], k: int = 20, stability=None, prepare=None) -> SkPi
             ("variance", VarianceThreshold(threshold=0.0)),
             ("select", SelectKBest(f_classif, k=min(k, len(columns)))),
         ]
+        + ([("weight", BlockWeight())] if weight else [])
     )
 
 
@@ -138,16 +147,18 @@ def build(
     named: bool = False,
 ) -> Pipeline:
     """[stability filter] -> [modality steps] -> impute -> scale -> variance filter ->
-    selection (per modality) -> balancing -> classifier, SMOTE and ANOVA by default.
+    selection [-> block weight, with several blocks] (per modality) -> balancing ->
+    classifier, SMOTE and ANOVA by default.
     ``named`` makes the preprocessing hand a DataFrame to the balancer, for samplers that
     find columns by name (SMOTENC's categorical clinical indicators).
     ``stability`` maps a modality to its StabilityFilter, ``prepare`` a modality to its own
     transformer. ``classifier_name`` ``"selected"`` starts with logistic regression: the
     search space (:func:`grid`) then lets the inner CV choose the classifier."""
     stability, prepare = stability or {}, prepare or {}
+    fused = len(blocks) > 1  # early fusion: each block weighted to unit total variance
     prep = ColumnTransformer(
         [
-            (name, block(cols, k, stability.get(name), prepare.get(name)), cols)
+            (name, block(cols, k, stability.get(name), prepare.get(name), fused), cols)
             for name, cols in blocks.items()
         ],
         remainder="drop",
@@ -180,6 +191,8 @@ def grid(
     candidates: tuple[str, ...] = (),
     search: dict | None = None,
     categorical: list[str] | None = None,
+    block_selectors: dict[str, tuple[str, ...]] | None = None,
+    prefix: str = "",
 ) -> list[dict]:
     """Inner-CV search space of one model job.
 
@@ -192,43 +205,89 @@ def grid(
     ``categorical`` names the columns SMOTENC treats as categorical.
     ``class_weight`` as a balancer means no resampling and ``class_weight="balanced"`` on
     classifiers that take it (others are left out of that part of the space).
+    ``block_selectors`` gives some blocks their own selectors (config
+    ``fusion.selectors``); ``prefix`` names the pipeline's step when it sits inside another.
     """
-    from radiotx import balancing, selection
+    from radiotx import selection
+
+    spaces = []
+    for choice in choices(
+        blocks, classifier_name, k_values, seed, selectors=selectors, balancers=balancers,
+        smote_neighbors=smote_neighbors, candidates=candidates, search=search,
+        categorical=categorical, block_selectors=block_selectors,
+    ):  # fmt: skip
+        space = {}
+        for block_name, cols in blocks.items():
+            name = choice.selection[block_name]
+            step = f"{prefix}prep__{block_name}__select"
+            space[step] = [selection.selector(name, k=min(choice.k, len(cols)), seed=seed)]
+            for key, values in selection.grid(name).items():  # the selector's own penalty
+                space[f"{step}__{key}"] = values
+        space[f"{prefix}balance"] = [choice.balancer]
+        if classifier_name == SELECTED:
+            space[f"{prefix}clf"] = [choice.model]
+        space.update({f"{prefix}clf__{key}": values for key, values in choice.clf_grid.items()})
+        spaces.append(space)
+    return spaces
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One combination of the inner-CV search: a classifier (and its hyper-parameter grid,
+    ``class_weight="balanced"`` included when the balancer says so), a balancer, the
+    selector of each block and the number of features ``k``."""
+
+    model: object
+    clf_grid: dict
+    balancer: object
+    selection: dict
+    k: int
+
+
+def choices(
+    blocks: dict[str, list[str]],
+    classifier_name: str,
+    k_values: list[int],
+    seed: int = 42,
+    *,
+    selectors: tuple[str, ...] = ("anova",),
+    balancers: tuple[str, ...] = ("smote",),
+    smote_neighbors: int = 3,
+    candidates: tuple[str, ...] = (),
+    search: dict | None = None,
+    categorical: list[str] | None = None,
+    block_selectors: dict[str, tuple[str, ...]] | None = None,
+) -> list[Choice]:
+    """The combinations of :func:`grid` (arguments as there). Blocks without their own
+    selectors share one selector per combination; those with their own vary on their own."""
+    from radiotx import balancing
 
     search = search or {}
+    own = {b: tuple(v) for b, v in (block_selectors or {}).items() if b in blocks}
+    shared = [b for b in blocks if b not in own]
+    selections = [
+        {**dict.fromkeys(shared, common), **dict(zip(own, picks, strict=True))}
+        for common in (selectors if shared else (None,))
+        for picks in product(*own.values())
+    ]
     names = list(candidates) if classifier_name == SELECTED else [classifier_name]
-    spaces = []
+    out = []
     for name in names:
         model, clf_grid = classifier(name, seed, search.get(name))
         weighted = "class_weight" in model.get_params()
         for balancer_name in balancers:
             if balancing.uses_class_weight(balancer_name) and not weighted:
                 continue
-            for selector_name, k in product(selectors, sorted(set(k_values))):
-                space = {
-                    f"prep__{block_name}__select": [
-                        selection.selector(selector_name, k=min(k, len(cols)), seed=seed)
-                    ]
-                    for block_name, cols in blocks.items()
-                }
-                for block_name in blocks:  # the selector's own penalty, e.g. lasso's C
-                    for key, values in selection.grid(selector_name).items():
-                        space[f"prep__{block_name}__select__{key}"] = values
-                space["balance"] = [
-                    balancing.balancer(
-                        balancer_name,
-                        seed=seed,
-                        k_neighbors=smote_neighbors,
-                        categorical=categorical if balancer_name == "smotenc" else None,
-                    )
-                ]
-                if classifier_name == SELECTED:
-                    space["clf"] = [model]
-                if balancing.uses_class_weight(balancer_name):
-                    space["clf__class_weight"] = ["balanced"]
-                space.update({f"clf__{key}": values for key, values in clf_grid.items()})
-                spaces.append(space)
-    return spaces
+            sampler = balancing.balancer(
+                balancer_name, seed=seed, k_neighbors=smote_neighbors,
+                categorical=categorical if balancer_name == "smotenc" else None,
+            )  # fmt: skip
+            grid_ = dict(clf_grid)
+            if balancing.uses_class_weight(balancer_name):
+                grid_ = {"class_weight": ["balanced"], **grid_}
+            for selection_, k in product(selections, sorted(set(k_values))):
+                out.append(Choice(model, grid_, sampler, selection_, k))
+    return out
 
 
 def selected_features(fitted: Pipeline) -> list[tuple[str, str]]:

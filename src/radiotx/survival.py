@@ -154,7 +154,8 @@ def build(
     blocks: dict[str, list[str]], model: str, *, seed: int = 42, k: int = 20, prepare=None
 ) -> Pipeline:
     """Per-modality [modality steps] -> impute -> scale -> variance filter -> Cox-score
-    selection, then a survival model (``coxnet``, ``rsf`` or ``survival_svm``).
+    selection [-> block weight, with several blocks], then a survival model (``coxnet``,
+    ``rsf`` or ``survival_svm``).
     ``prepare`` maps a modality to its own transformer (e.g. the RNA-seq steps)."""
     from radiotx import models
 
@@ -165,7 +166,7 @@ def build(
         [
             (
                 name,
-                models.block(cols, k, prepare=prepare.get(name)).set_params(
+                models.block(cols, k, prepare=prepare.get(name), weight=len(blocks) > 1).set_params(
                     select=CoxScoreSelector(k=min(k, len(cols)))
                 ),
                 cols,
