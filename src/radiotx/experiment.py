@@ -43,6 +43,7 @@ class Settings:
     share: bool = True  # fit preprocessing shared by classifiers once per inner split
     strategies: tuple[str, ...] = ()  # fusion strategies of multi-modality pipelines
     block_selectors: dict | None = None  # modality -> its own selectors (config fusion.selectors)
+    complete_cases: bool = False  # a fusion of only the patients with every modality
 
     @classmethod
     def from_params(cls, params: dict) -> Settings:
@@ -238,6 +239,9 @@ def procedure(
     the configured candidates, plus the "selected" model when ``settings.select``)."""
     development = splits.development_patients(folds)
     X, y, blocks = design_matrix(mdata, modalities, endpoint, development)
+    if settings.complete_cases:
+        complete = np.logical_and.reduce([fusion.present(X, cols) for cols in blocks.values()])
+        X, y = X.loc[complete], y.loc[complete]
     time_column = survival.time_column(endpoint)
     if time_column in mdata.obs:
         meta = {"endpoint": endpoint, "pipeline": pipeline, "kind": SURVIVAL}

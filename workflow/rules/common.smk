@@ -52,8 +52,24 @@ if config["rnaseq"]["values"] == "normalised" and any(
     )
 TABLES = config["tables"]
 MODALITIES = {"radiomics", "rnaseq", "clinical", *TABLES}
-for name, members in config["pipelines"].items():
-    unknown = sorted(set(members) - MODALITIES)
+# a pipeline is a list of modalities, or {modalities: [...], complete_cases: true}
+PIPELINE_SPECS = {
+    name: spec if isinstance(spec, dict) else {"modalities": spec}
+    for name, spec in config["pipelines"].items()
+}
+
+
+def modalities_of(pipeline):
+    return PIPELINE_SPECS[pipeline]["modalities"]
+
+
+def fused(pipeline):
+    """Whether the pipeline's models are the fusion strategies (several modalities)."""
+    return len(modalities_of(pipeline)) > 1 and bool(config["fusion"]["strategies"])
+
+
+for name in PIPELINE_SPECS:
+    unknown = sorted(set(modalities_of(name)) - MODALITIES)
     if unknown:
         raise InputError(
             f"pipeline '{name}' uses unknown modalities {unknown}",
@@ -76,10 +92,14 @@ def with_selected(names):
 
 CLASSIFIERS = with_selected(config["model"]["classifiers"])
 SURVIVAL_MODELS = with_selected(config["model"]["survival_models"])
+STRATEGIES = with_selected(config["fusion"]["strategies"])
 
 
-def models_of(endpoint):
-    return SURVIVAL_MODELS if endpoint in SURVIVAL else CLASSIFIERS
+def models_of(endpoint, pipeline):
+    """Survival models; the fusion strategies of a multi-modality pipeline; classifiers."""
+    if endpoint in SURVIVAL:
+        return SURVIVAL_MODELS
+    return STRATEGIES if fused(pipeline) else CLASSIFIERS
 
 
 ENV = "../../envs/radiotx.yaml"
@@ -89,7 +109,9 @@ wildcard_constraints:
     patient="|".join(map(re.escape, SHEET.index)) or "NONE",
     endpoint="|".join(map(re.escape, ENDPOINTS)),
     pipeline="|".join(map(re.escape, PIPELINES)),
-    classifier="|".join(map(re.escape, set(CLASSIFIERS) | set(SURVIVAL_MODELS))),
+    classifier="|".join(
+        map(re.escape, set(CLASSIFIERS) | set(SURVIVAL_MODELS) | set(STRATEGIES))
+    ),
     index=r"\d+",
     repeat=r"\d+",
     fold=r"\d+",
@@ -183,7 +205,7 @@ def model_files(name):
         f"results/models/{endpoint}/{pipeline}/{model}/{name}"
         for endpoint in ENDPOINTS
         for pipeline in PIPELINES
-        for model in models_of(endpoint)
+        for model in models_of(endpoint, pipeline)
     ]
 
 
@@ -253,7 +275,7 @@ def stability_filter_on():
 
 def perturbed_table(wildcards):
     """Input function: the perturbed radiomics table, for models using the stability filter."""
-    if stability_filter_on() and "radiomics" in config["pipelines"][wildcards.pipeline]:
+    if stability_filter_on() and "radiomics" in modalities_of(wildcards.pipeline):
         return "results/features/radiomics_perturbed.parquet"
     return []
 
@@ -263,7 +285,7 @@ def gene_set_file(wildcards):
     (sets inside an installed package, `package:...`, are not files of the workflow)."""
     spec = config["rnaseq"]["preprocess"]["gene_sets"]
     if spec and not spec.startswith("package:"):
-        if "rnaseq" in config["pipelines"][wildcards.pipeline]:
+        if "rnaseq" in modalities_of(wildcards.pipeline):
             return spec
     return []
 
@@ -274,8 +296,8 @@ def stability_outputs():
     return []
 
 
-def modelling_settings():
-    """The Settings of radiotx.experiment, from the config."""
+def modelling_settings(pipeline):
+    """The Settings of radiotx.experiment for a pipeline, from the config."""
     threshold = config["radiomics"]["stability"]["threshold"]
     return {
         "stability_threshold": threshold if stability_filter_on() else None,
@@ -291,4 +313,7 @@ def modelling_settings():
         "search": config["model"]["search"],
         "n_boot": config["cv"]["bootstrap"],
         "rnaseq": config["rnaseq"]["preprocess"],
+        "strategies": config["fusion"]["strategies"],
+        "block_selectors": config["fusion"]["selectors"] or None,
+        "complete_cases": bool(PIPELINE_SPECS[pipeline].get("complete_cases", False)),
     }

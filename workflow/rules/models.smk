@@ -14,8 +14,8 @@ rule outer_fold:
     resources:
         mem_mb=4000,
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
-        settings=modelling_settings(),
+        modalities=lambda wildcards: modalities_of(wildcards.pipeline),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
     script:
         "../scripts/outer_fold.py"
 
@@ -34,8 +34,8 @@ rule refit:
     resources:
         mem_mb=4000,
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
-        settings=modelling_settings(),
+        modalities=lambda wildcards: modalities_of(wildcards.pipeline),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
     script:
         "../scripts/refit.py"
 
@@ -61,7 +61,7 @@ rule model:
     conda:
         ENV
     params:
-        settings=modelling_settings(),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
     script:
         "../scripts/model.py"
 
@@ -79,8 +79,8 @@ rule holdout:
     conda:
         ENV
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
-        settings=modelling_settings(),
+        modalities=lambda wildcards: modalities_of(wildcards.pipeline),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
     script:
         "../scripts/holdout.py"
 
@@ -99,8 +99,8 @@ rule permutation:
     resources:
         mem_mb=4000,
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
-        settings=modelling_settings(),
+        modalities=lambda wildcards: modalities_of(wildcards.pipeline),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
     script:
         "../scripts/permutation.py"
 
@@ -141,8 +141,8 @@ rule learning_curve:
     resources:
         mem_mb=4000,
     params:
-        modalities=lambda wildcards: config["pipelines"][wildcards.pipeline],
-        settings=modelling_settings(),
+        modalities=lambda wildcards: modalities_of(wildcards.pipeline),
+        settings=lambda wildcards: modelling_settings(wildcards.pipeline),
         fractions=config["cv"]["learning_curve"],
     script:
         "../scripts/learning_curve.py"

@@ -1,0 +1,115 @@
+"""Paired model comparison: DeLong's test, the corrected resampled t-test, Holm's
+adjustment, AUC by availability pattern and the strategies figure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiotx import compare, evaluate
+
+
+def delong_direct(y, a, b):
+    """DeLong's variance of AUC(a) - AUC(b) from the per-pair kernel, O(m n)."""
+    y = np.asarray(y).astype(bool)
+
+    def components(s):
+        x, z = s[y], s[~y]
+        psi = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+        return psi.mean(), psi.mean(axis=1), psi.mean(axis=0)
+
+    auc_a, v10_a, v01_a = components(np.asarray(a, float))
+    auc_b, v10_b, v01_b = components(np.asarray(b, float))
+    s10 = np.cov(np.vstack([v10_a, v10_b]))
+    s01 = np.cov(np.vstack([v01_a, v01_b]))
+    cov = s10 / y.sum() + s01 / (~y).sum()
+    return auc_a - auc_b, np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+
+
+def test_delong_equals_the_pairwise_formula_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    a = np.round(2 * y + rng.normal(size=80), 1)  # rounded: ties
+    b = np.round(0.2 * y + rng.normal(size=80), 1)
+    result = compare.delong(y, a, b)
+    diff, se = delong_direct(y, a, b)
+    assert result["diff"] == pytest.approx(diff)
+    assert result["se"] == pytest.approx(se)
+    assert result["auc_a"] == pytest.approx(evaluate.roc_auc_score(y, a))
+    assert 0 < result["p"] < 0.05  # a is the better score
+    same = compare.delong(y, a, a)
+    assert same["diff"] == 0 and same["p"] == 1.0
+
+
+def test_corrected_t_test_agrees_with_the_corrected_interval():
+    rng = np.random.default_rng(1)
+    for shift in (0.0, 0.03, 0.08):
+        d = rng.normal(shift, 0.04, 10)
+        p = compare.corrected_t_test(d, 30, 120)
+        low, high = evaluate.corrected_t_ci(d, 30, 120, bounds=(-1, 1))
+        assert (p < 0.05) == (low > 0 or high < 0)
+
+
+def predictions(y, score, fold, patients, repeat=0):
+    return pd.DataFrame(
+        {"patient_id": patients, "repeat": repeat, "fold": fold, "y_true": y, "score": score}
+    )
+
+
+def test_fusion_models_against_every_baseline_holm_adjusted():
+    rng = np.random.default_rng(2)
+    n = 150
+    y = rng.integers(0, 2, n)
+    fold = np.arange(n) % 5
+    ids = [f"P{i}" for i in range(n)]
+    strong = predictions(y, y + rng.normal(0, 0.7, n), fold, ids)
+    weak = predictions(y, 0.2 * y + rng.normal(0, 1, n), fold, ids)
+    part = predictions(y[:60], y[:60] + rng.normal(0, 3, 60), fold[:60], ids[:60])
+    models = {
+        ("fusion", "late"): strong,
+        ("fusion", "selected"): strong,
+        ("a", "logreg"): weak,
+        ("a", "selected"): weak,
+        ("b", "rf"): part,
+    }
+    table = compare.comparisons(models, fused={"fusion"})
+    assert set(table["baseline"]) == {"a/selected", "b/rf"}  # the headline of each pipeline
+    assert len(table) == 4
+    vs_a = table[table["baseline"] == "a/selected"].iloc[0]
+    assert vs_a["n_patients"] == 150 and vs_a["diff"] > 0.2 and vs_a["delong_p"] < 1e-3
+    assert vs_a["t_p"] < 0.05
+    vs_b = table[table["baseline"] == "b/rf"].iloc[0]
+    assert vs_b["n_patients"] == 60  # compared on the patients both scored
+    assert (table["delong_p_holm"] >= table["delong_p"] - 1e-12).all()
+    assert (table["t_p_holm"] >= table["t_p"] - 1e-12).all()
+
+
+def test_auc_by_availability_pattern_and_figure(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 100
+    y = rng.integers(0, 2, n)
+    ids = [f"P{i}" for i in range(n)]
+    availability = pd.DataFrame(
+        {"clinical": True, "rnaseq": np.arange(n) >= 40}, index=pd.Index(ids, name="patient_id")
+    )
+    # informative only where RNA-seq is present
+    score = np.where(np.arange(n) >= 40, y + rng.normal(0, 0.5, n), rng.normal(size=n))
+    table = compare.by_availability(
+        {("fusion", "late"): predictions(y, score, np.arange(n) % 4, ids)}, availability
+    )
+    rows = table.set_index("pattern")
+    assert (
+        rows.loc["clinical+rnaseq", "n_patients"] == 60 and rows.loc["clinical", "n_patients"] == 40
+    )
+    assert rows.loc["clinical+rnaseq", "roc_auc"] > 0.85 > rows.loc["clinical", "roc_auc"]
+    metrics = pd.DataFrame(
+        {
+            "pipeline": ["fusion", "clinical"],
+            "model": ["late", "logreg"],
+            "fused": [True, False],
+            "roc_auc": [0.8, 0.6],
+            "ci_low": [0.7, 0.5],
+            "ci_high": [0.9, 0.7],
+        }
+    )
+    compare.plot_strategies(metrics, tmp_path / "strategies.png")
+    assert (tmp_path / "strategies.png").stat().st_size > 5000
