@@ -89,8 +89,9 @@ def test_one_extraction_job_per_patient_and_modality(study):
     assert "permutation" not in counts  # the study's config turns the test off
     assert counts["radiomics"] == N_PATIENTS
     assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
-    # radiomics, rnaseq, clinical, early_fusion x logreg (response) and coxnet (survival)
-    assert counts["model"] == 8
+    # response: radiomics, rnaseq and clinical x logreg, and the fusion's four strategies and
+    # "selected"; survival: the four pipelines x coxnet
+    assert counts["model"] == 12
     # a job per endpoint, pipeline and outer fold; a refit per endpoint and pipeline
     assert counts["outer_fold"] == 32 and counts["refit"] == 8
 
@@ -99,9 +100,9 @@ def test_outputs_and_ranked_summary(study):
     results = study["dir"] / "results"
     table = pd.read_csv(results / "summary.tsv", sep="\t")
     summary = table[table["endpoint"] == "response"]
-    assert set(summary["pipeline"]) == {"radiomics", "rnaseq", "clinical", "early_fusion"}
+    assert set(summary["pipeline"]) == {"radiomics", "rnaseq", "clinical", "fusion"}
     assert summary["roc_auc"].is_monotonic_decreasing
-    assert list(summary["rank"]) == [1, 2, 3, 4]
+    assert list(summary["rank"]) == list(range(1, 9))
     assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
     assert "| Rank |" in (results / "summary.md").read_text(encoding="utf-8")
     # the survival endpoint: ranked by C-index, a Kaplan-Meier figure per model
@@ -116,10 +117,30 @@ def test_outputs_and_ranked_summary(study):
     assert rnaseq_qc["pct_mito"].between(0, 100).all()
     availability = pd.read_csv(results / "availability.tsv", sep="\t", index_col=0)
     assert availability["clinical"].all() and not availability["rnaseq"].all()
-    predictions = pd.read_csv(
-        results / "models/response/early_fusion/logreg/predictions.tsv", sep="\t"
-    )
+    predictions = pd.read_csv(results / "models/response/fusion/late/predictions.tsv", sep="\t")
     assert len(predictions) == predictions["patient_id"].nunique() == N_PATIENTS
+
+
+def test_fusion_strategies_are_compared_with_the_single_modalities(study):
+    base = study["dir"] / "results/comparison/response"
+    tests = pd.read_csv(base / "tests.tsv", sep="\t")
+    assert set(tests["model"]) == {"early", "late", "stacking", "mkl", "selected"}
+    assert set(tests["baseline"]) == {"radiomics/logreg", "rnaseq/logreg", "clinical/logreg"}
+    assert (tests["delong_p_holm"] >= tests["delong_p"] - 1e-12).all()
+    sheet = pd.read_csv(study["dir"] / "config" / "patients.tsv", sep="\t", keep_default_na=False)
+    with_rnaseq = (sheet["rnaseq"] != "").sum()
+    vs_rnaseq = tests[tests["baseline"] == "rnaseq/logreg"]
+    assert (vs_rnaseq["n_patients"] == with_rnaseq).all()  # the patients both scored
+    patterns = pd.read_csv(base / "availability.tsv", sep="\t")
+    late = patterns[(patterns["pipeline"] == "fusion") & (patterns["model"] == "late")]
+    assert late["n_patients"].sum() == N_PATIENTS
+    assert set(late["pattern"]) == {"radiomics+rnaseq+clinical", "radiomics+clinical"}
+    parts = pd.read_csv(base / "contributions.tsv", sep="\t")
+    late = parts[(parts["pipeline"] == "fusion") & (parts["model"] == "late")]
+    assert set(late["modality"]) == {"radiomics", "rnaseq", "clinical"}
+    assert late["weight"].sum() == pytest.approx(1.0)
+    assert parts.loc[parts["model"] == "early", "weight"].isna().all()  # fixed block weights
+    assert (base / "strategies.png").stat().st_size > 10_000
 
 
 def test_folds_are_shared_by_every_model(study):
@@ -135,11 +156,11 @@ def test_planted_signal_is_found(study):
         (study["dir"] / "resources/demo/ground_truth.json").read_text(encoding="utf-8")
     )
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
-    summary = summary[summary["endpoint"] == "response"].set_index("pipeline")
-    assert summary.loc["early_fusion", "roc_auc"] > 0.75
-    assert summary.loc["early_fusion", "roc_auc_ci_low"] > 0.5
+    summary = summary[summary["endpoint"] == "response"].set_index(["pipeline", "classifier"])
+    assert summary.loc[("fusion", "selected"), "roc_auc"] > 0.75
+    assert summary.loc[("fusion", "selected"), "roc_auc_ci_low"] > 0.5
     selected = pd.read_csv(
-        study["dir"] / "results/models/response/early_fusion/logreg/selected_features.tsv",
+        study["dir"] / "results/models/response/fusion/early/selected_features.tsv",
         sep="\t",
     )
     genes = {g["gene"] for g in truth["signal_genes"]}
@@ -166,11 +187,12 @@ def test_runs_are_logged_to_mlflow(study):
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 8
-    fused = next(r for r in children if r.info.run_name == "response/early_fusion/logreg")
+    assert len(parents) == 1 and len(children) == 12
+    fused = next(r for r in children if r.info.run_name == "response/fusion/selected")
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
-    summary = summary[summary["endpoint"] == "response"].set_index("pipeline")
-    assert fused.data.metrics["roc_auc"] == pytest.approx(summary.loc["early_fusion", "roc_auc"])
+    summary = summary[summary["endpoint"] == "response"].set_index(["pipeline", "classifier"])
+    expected = summary.loc[("fusion", "selected"), "roc_auc"]
+    assert fused.data.metrics["roc_auc"] == pytest.approx(expected)
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
@@ -192,7 +214,7 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
         shutil.move(backup, target)
     assert counts.get("radiomics") == 1 and "rnaseq" not in counts
     assert "demo_cohort" not in counts and "splits" not in counts
-    assert counts.get("gather") == 1 and counts.get("model") == 8
+    assert counts.get("gather") == 1 and counts.get("model") == 12
     assert counts.get("outer_fold") == 32
 
 

@@ -185,3 +185,47 @@ def plot_strategies(metrics: pd.DataFrame, path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def contributions(metrics: list[dict]) -> pd.DataFrame:
+    """Mean learned weight and block permutation importance of each modality per fusion
+    model, over its outer folds (from the models' metrics.json)."""
+    rows = []
+    for m in metrics:
+        for record in m.get("folds", []):
+            for modality, part in record.get("contribution", {}).items():
+                rows.append(
+                    {
+                        "pipeline": m["pipeline"],
+                        "model": m["classifier"],
+                        "modality": modality,
+                        "strategy": record.get("strategy"),
+                        "weight": part["weight"],
+                        "importance": part["importance"],
+                    }
+                )
+    if not rows:
+        return pd.DataFrame(columns=["pipeline", "model", "modality", "weight", "importance"])
+    table = pd.DataFrame(rows)
+    return (
+        table.groupby(["pipeline", "model", "modality"], sort=False)[["weight", "importance"]]
+        .mean()
+        .reset_index()
+    )
+
+
+def model_table(metrics: list[dict], fused: set[str]) -> pd.DataFrame:
+    """pipeline, model, fused, roc_auc, ci_low, ci_high of every model (for the figure)."""
+    return pd.DataFrame(
+        [
+            {
+                "pipeline": m["pipeline"],
+                "model": m["classifier"],
+                "fused": m["pipeline"] in fused,
+                "roc_auc": m["pooled"]["roc_auc"],
+                "ci_low": m["ci95"]["roc_auc"][0],
+                "ci_high": m["ci95"]["roc_auc"][1],
+            }
+            for m in metrics
+        ]
+    )

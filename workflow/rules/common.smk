@@ -200,13 +200,32 @@ def feature_files(modality):
     )
 
 
-def model_files(name):
+def endpoint_model_files(endpoint, name):
     return [
         f"results/models/{endpoint}/{pipeline}/{model}/{name}"
-        for endpoint in ENDPOINTS
         for pipeline in PIPELINES
         for model in models_of(endpoint, pipeline)
     ]
+
+
+def model_files(name):
+    return [
+        path for endpoint in ENDPOINTS for path in endpoint_model_files(endpoint, name)
+    ]
+
+
+BINARY = [
+    e
+    for e, spec in config["endpoints"].items()
+    if "positive" in spec and "event" not in spec
+]
+
+
+def comparison_files():
+    """The fusion comparison of each binary endpoint, when a pipeline fuses modalities."""
+    if not any(fused(pipeline) for pipeline in PIPELINES):
+        return []
+    return expand("results/comparison/{endpoint}/strategies.png", endpoint=BINARY)
 
 
 # Every permutation job re-runs every classifier's whole procedure (the "selected" model's

@@ -39,3 +39,32 @@ rule track:
         config=config,
     script:
         "../scripts/track.py"
+
+
+rule compare:
+    input:
+        metrics=lambda wildcards: endpoint_model_files(
+            wildcards.endpoint, "metrics.json"
+        ),
+        predictions=lambda wildcards: endpoint_model_files(
+            wildcards.endpoint, "predictions.tsv"
+        ),
+        availability="results/availability.tsv",
+    output:
+        tests="results/comparison/{endpoint}/tests.tsv",
+        patterns="results/comparison/{endpoint}/availability.tsv",
+        contributions="results/comparison/{endpoint}/contributions.tsv",
+        figure=report(
+            "results/comparison/{endpoint}/strategies.png",
+            caption="../report/strategies.rst",
+            category="Fusion",
+            subcategory="{endpoint}",
+        ),
+    log:
+        "logs/compare/{endpoint}.log",
+    conda:
+        ENV
+    params:
+        fused=[pipeline for pipeline in PIPELINES if fused(pipeline)],
+    script:
+        "../scripts/compare.py"
