@@ -179,3 +179,38 @@ def test_a_fusion_pipeline_chooses_its_strategy_in_the_inner_cv():
     assert fusion.strategy_of(refit["late"]) == "late"
     scores = evaluate.scores(refit["selected"], job.X)
     assert len(scores) == len(job.X)
+
+
+def test_an_uninformative_block_does_not_drag_fusion_below_the_informative_one():
+    """A 10-feature informative block next to 1,000 features of noise: the weighted
+    strategies stay level with the informative block alone; early fusion, which gives the
+    noise block as much room as the informative one, loses some; concatenating every
+    feature unselected and unweighted loses most."""
+    rng = np.random.default_rng(11)
+    n = 160
+    y = rng.integers(0, 2, n)
+    informative = rng.normal(size=(n, 10)) + 0.6 * y[:, None]
+    noise = rng.normal(size=(n, 1000))
+    blocks = {
+        "small": [f"small:{i}" for i in range(10)],
+        "noise": [f"noise:{i}" for i in range(1000)],
+    }
+    X = pd.DataFrame(np.hstack([informative, noise]), columns=blocks["small"] + blocks["noise"])
+    outer = StratifiedKFold(4, shuffle=True, random_state=0)
+
+    def auc(model, columns):
+        score = cross_val_predict(model, X[columns], y, cv=outer, method="predict_proba")
+        return roc_auc_score(y, score[:, 1])
+
+    everything = blocks["small"] + blocks["noise"]
+    alone = auc(models.build({"small": blocks["small"]}, "logreg", k=10), blocks["small"])
+    anova = selection.selector("anova", k=10)
+    late = auc(fusion.LateFusion(blocks, selector=anova, rule="weighted_mean"), everything)
+    kernel = cross_val_predict(
+        fusion.MultipleKernel(blocks, selector=anova), X, y, cv=outer, method="decision_function"
+    )
+    early = auc(models.build(blocks, "logreg", k=10), everything)
+    plain = auc(models.build({"all": everything}, "logreg", k=1010), everything)
+    assert alone > 0.8
+    assert late > alone - 0.03 and roc_auc_score(y, kernel) > alone - 0.03
+    assert plain < early < alone
