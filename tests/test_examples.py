@@ -42,7 +42,9 @@ def nsclc(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("nsclc")
     # the example's grid, with one classifier so that the test stays short
     config = example_study(
-        workdir, model={"classifiers": ["logreg"], "k_features": [10, 50], "smote_neighbors": 3}
+        workdir,
+        model={"classifiers": ["logreg"], "k_features": [10, 50], "smote_neighbors": 3},
+        fusion={"strategies": ["early", "late"]},
     )
     dry = snakemake(workdir, "-n")
     snakemake(workdir)
@@ -53,7 +55,8 @@ def test_one_job_per_expression_patient(nsclc):
     counts = job_counts(nsclc["dry"])
     assert counts["rnaseq"] == counts["rnaseq_qc"] == 130
     assert counts["rnaseq_split"] == 1 and "radiomics" not in counts
-    assert counts["model"] == 2 * 3  # 2 endpoints x 3 pipelines x logreg
+    # 2 endpoints x (2 single-modality pipelines x logreg + early, late and selected fusion)
+    assert counts["model"] == 2 * (2 + 3)
 
 
 def test_auc_with_ci_for_recurrence_and_survival(nsclc):

@@ -193,6 +193,9 @@ def test_runs_are_logged_to_mlflow(study):
     summary = summary[summary["endpoint"] == "response"].set_index(["pipeline", "classifier"])
     expected = summary.loc[("fusion", "selected"), "roc_auc"]
     assert fused.data.metrics["roc_auc"] == pytest.approx(expected)
+    modalities = {k.split(".", 1)[1] for k in fused.data.metrics if k.startswith("modality_")}
+    assert modalities == {"radiomics", "rnaseq", "clinical"}
+    assert fused.data.params["fold0.strategy"] in {"early", "late", "stacking", "mkl"}
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts

@@ -154,9 +154,12 @@ def _model_params(m: dict) -> dict[str, Any]:
     if "n_events" in m:  # survival endpoints
         params["n_events"] = m["n_events"]
     for fold in m.get("folds") or []:
+        repeat = f"repeat{fold['repeat']}." if fold.get("repeat") else ""
+        name = f"{repeat}fold{fold['fold']}"
         if fold.get("best_params"):
-            repeat = f"repeat{fold['repeat']}." if fold.get("repeat") else ""
-            params[f"{repeat}fold{fold['fold']}"] = fold["best_params"]
+            params[name] = fold["best_params"]
+        if fold.get("strategy"):  # the fusion strategy the inner CV chose
+            params[f"{name}.strategy"] = fold["strategy"]
     return params
 
 
@@ -181,6 +184,11 @@ def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
             for key in ("ks", "correlation_diff", "nn_ratio"):
                 name = f"sampler_fidelity_{key}.class{label}"
                 out.append(_metric(name, values.get(key), timestamp, step))
+        # a fusion model: each modality's learned weight and block permutation importance
+        for modality, part in (fold.get("contribution") or {}).items():
+            for key in ("weight", "importance"):
+                name = f"modality_{key}.{modality}"
+                out.append(_metric(name, part.get(key), timestamp, step))
     return out
 
 

@@ -1,4 +1,4 @@
-if not config["patients"]:
+if GENERATED_SHEET:
 
     rule patient_sheet:
         output:

@@ -23,9 +23,27 @@ validate(config, "../schemas/config.schema.yaml")
 # One expression matrix with every patient replaces the sheet's per-patient rnaseq files.
 MATRIX = config["rnaseq"]["matrix"]
 MATRIX_PATIENTS = rnaseq.matrix_patients(MATRIX) if MATRIX else []
-# Without a patient sheet the cohort is the matrix's patients, or the clinical table's.
-SHEET_FILE = config["patients"] or "results/patients.tsv"
-if config["patients"]:
+# Without a patient sheet the cohort is the matrix's patients, or the clinical table's;
+# "all": every patient of the clinical table, the matrix and the feature tables.
+GENERATED_SHEET = config["patients"] in ("", "all")
+SHEET_FILE = "results/patients.tsv" if GENERATED_SHEET else config["patients"]
+if config["patients"] == "all":
+    SHEET = cohort.sheet_of(
+        dict.fromkeys(
+            [
+                *cohort.read_clinical(
+                    config["clinical"]["table"], config["clinical"]["id_column"]
+                ).index,
+                *MATRIX_PATIENTS,
+                *(
+                    patient
+                    for table in config["tables"].values()
+                    for patient in cohort.read_table(table["path"], table["id_column"]).index
+                ),
+            ]
+        )
+    )
+elif config["patients"]:
     SHEET = cohort.read_sheet(config["patients"])
 else:
     SHEET = cohort.sheet_of(
