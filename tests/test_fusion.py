@@ -1,6 +1,8 @@
 """Fusion strategies: block weighting, late fusion, stacking, multiple-kernel learning, and
 fusion pipelines whose inner CV chooses the strategy, with missing modalities."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -169,6 +171,7 @@ def test_a_fusion_pipeline_chooses_its_strategy_in_the_inner_cv():
             assert record["strategy"] == (record["strategy"] if name == "selected" else name)
             assert set(record["contribution"]) == {"a", "b"}
         assert set(result.selected["modality"]) <= {"a", "b"}
+        json.dumps(result.folds)  # the fold jobs store their records as JSON
         assert experiment.pooled_auc(result.predictions) > 0.65
     chosen = [r["strategy"] for r in results["selected"].folds]
     inner = {name: [r["inner_roc_auc"] for r in results[name].folds] for name in fusion.STRATEGIES}

@@ -569,6 +569,8 @@ def _plain(value):
     """JSON-friendly hyper-parameter values."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, dict):  # e.g. a fusion's selector per modality
+        return {key: _plain(v) for key, v in value.items()}
     if value is None or hasattr(
         value, "get_params"
     ):  # a step chosen by the search: name and parameters
