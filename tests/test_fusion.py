@@ -77,6 +77,9 @@ def test_late_fusion_rules():
     vote = fusion.LateFusion(blocks, selector=SELECT, rule="vote").fit(X, y)
     share = vote.predict_proba(X)[:, 1]
     assert set(np.round(share * 3).astype(int)) <= {0, 1, 2, 3}  # shares of three votes
+    best = fusion.LateFusion(blocks, selector=SELECT, rule="best").fit(X, y)
+    top = max(best.weights_, key=best.weights_.get)
+    np.testing.assert_allclose(best.predict_proba(X), best.members_[top].predict_proba(X))
     with pytest.raises(ValueError, match="unknown late-fusion rule"):
         fusion.LateFusion(blocks, selector=SELECT, rule="median").fit(X, y)
 

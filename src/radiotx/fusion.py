@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from radiotx import models
 
 STRATEGIES = ("early", "late", "stacking", "mkl")
-RULES = ("mean", "weighted_mean", "vote", "weighted_vote")
+RULES = ("mean", "weighted_mean", "vote", "weighted_vote", "best")
 
 
 class BlockWeight(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -162,9 +162,12 @@ class LateFusion(_PerModality):
 
     Rules: ``mean`` and ``weighted_mean`` of probabilities; ``vote`` and ``weighted_vote``,
     the (weighted) share of members voting for each class, which is the returned
-    "probability". A member's weight is ``max(AUC - 0.5, 0)`` of its internal out-of-fold
-    predictions on the training patients (``cv`` folds), all members equal when none beats
-    chance. ``rule="auto"`` picks the rule whose combined out-of-fold predictions have the
+    "probability"; ``best``, the member with the highest weight alone for the patients who
+    have its modality (the weighted mean for the others), so that a fusion can fall back on
+    its best single modality when the others only add noise. A member's weight is
+    ``max(AUC - 0.5, 0)`` of its internal out-of-fold predictions on the training
+    patients (``cv`` folds), all members equal when none beats chance. ``rule="auto"``
+    picks the rule whose combined out-of-fold predictions have the
     highest AUC on the training patients. A patient with none of the fitted modalities gets
     the training class shares.
 
@@ -205,6 +208,11 @@ class LateFusion(_PerModality):
         return self
 
     def _combine(self, parts, rule, n_rows) -> np.ndarray:
+        if rule == "best":  # the best member where the patient has it, weighted mean elsewhere
+            combined = self._combine(parts, "weighted_mean", n_rows)
+            rows, probability = parts[max(self.weights_, key=self.weights_.get)]
+            combined[rows] = probability[rows]
+            return combined
         weighted = rule.startswith("weighted")
         total = np.zeros((n_rows, len(self.classes_)))
         mass = np.zeros(n_rows)
@@ -228,6 +236,9 @@ class LateFusion(_PerModality):
     @property
     def modality_weights_(self) -> dict[str, float]:
         check_is_fitted(self, "weights_")
+        if self.rule_ == "best":
+            best = max(self.weights_, key=self.weights_.get)
+            return {name: float(name == best) for name in self.weights_}
         if self.rule_.startswith("weighted"):
             return dict(self.weights_)
         return {name: 1.0 / len(self.weights_) for name in self.weights_}
