@@ -39,7 +39,7 @@ def test_block_weight_is_a_scikit_learn_transformer(estimator, check):
     check(estimator)
 
 
-def test_block_weight_gives_each_block_unit_total_variance():
+def test_block_weight_gives_each_block_the_same_total_variance():
     rng = np.random.default_rng(1)
     wide, narrow = rng.normal(size=(200, 100)), rng.normal(size=(200, 4))
     columns = [f"w:{i}" for i in range(100)] + [f"n:{i}" for i in range(4)]
@@ -48,8 +48,9 @@ def test_block_weight_gives_each_block_unit_total_variance():
     pipeline = models.build(blocks, "logreg", k=100)
     prep = pipeline.named_steps["prep"].fit(X, rng.integers(0, 2, 200))
     Z = prep.transform(X)
-    assert Z[:, :100].var(axis=0).sum() == pytest.approx(1.0, rel=1e-6)
-    assert Z[:, 100:].var(axis=0).sum() == pytest.approx(1.0, rel=1e-6)
+    # each block has the total variance of 20 (the default k) standardised features
+    assert Z[:, :100].var(axis=0).sum() == pytest.approx(20.0, rel=1e-6)
+    assert Z[:, 100:].var(axis=0).sum() == pytest.approx(20.0, rel=1e-6)
     single = models.build({"w": blocks["w"]}, "logreg").named_steps["prep"]
     assert "weight" not in single.transformers[0][1].named_steps  # one block: no weighting
 

@@ -42,13 +42,18 @@ RULES = ("mean", "weighted_mean", "vote", "weighted_vote", "best")
 
 
 class BlockWeight(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Scales a block's columns by ``1 / sqrt(width)``: after standard scaling each block then
-    has total variance 1, so a 1,700-feature block does not drown a 10-feature one in a
-    distance, kernel or penalised linear model."""
+    """Scales a block's columns by ``sqrt(total / width)``: after standard scaling every
+    block then has the same total variance ``total``, so a 1,700-feature block does not
+    drown a 10-feature one in a distance, kernel or penalised linear model. ``total`` is
+    the number of features each block is meant to keep (the grid's k), so a block that
+    keeps k features is left as it is and the classifiers' penalties keep their meaning."""
+
+    def __init__(self, total=20):
+        self.total = total
 
     def fit(self, X, y=None):
         X = validate_data(self, X)
-        self.scale_ = 1.0 / np.sqrt(max(X.shape[1], 1))
+        self.scale_ = np.sqrt(self.total / max(X.shape[1], 1))
         return self
 
     def transform(self, X):

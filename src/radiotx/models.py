@@ -116,7 +116,7 @@ def block(
     ``prepare`` is a modality-specific transformer applied before the common steps, e.g.
     :func:`expression_steps` for RNA-seq. The ``select`` step (ANOVA here) is replaced by
     the inner-CV search with any selector of :mod:`radiotx.selection`. ``weight`` (early
-    fusion) scales the kept features so that the block has unit total variance
+    fusion) scales the kept features so that every block has the total variance of k features
     (:class:`radiotx.fusion.BlockWeight`).
     """
     from radiotx.fusion import BlockWeight
@@ -155,7 +155,7 @@ def build(
     transformer. ``classifier_name`` ``"selected"`` starts with logistic regression: the
     search space (:func:`grid`) then lets the inner CV choose the classifier."""
     stability, prepare = stability or {}, prepare or {}
-    fused = len(blocks) > 1  # early fusion: each block weighted to unit total variance
+    fused = len(blocks) > 1  # early fusion: every block weighted to the same total variance
     prep = ColumnTransformer(
         [
             (name, block(cols, k, stability.get(name), prepare.get(name), fused), cols)
@@ -221,6 +221,8 @@ def grid(
             name = choice.selection[block_name]
             step = f"{prefix}prep__{block_name}__select"
             space[step] = [selection.selector(name, k=min(choice.k, len(cols)), seed=seed)]
+            if len(blocks) > 1:  # early fusion: every block weighted to k features' variance
+                space[f"{prefix}prep__{block_name}__weight__total"] = [choice.k]
             for key, values in selection.grid(name).items():  # the selector's own penalty
                 space[f"{step}__{key}"] = values
         space[f"{prefix}balance"] = [choice.balancer]

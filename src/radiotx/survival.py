@@ -191,6 +191,7 @@ def spaces(
         out[name] = [
             {
                 **{f"prep__{b}__select__k": [min(k, len(c))] for b, c in blocks.items()},
+                **{f"prep__{b}__weight__total": [k] for b in blocks if len(blocks) > 1},
                 "model": [estimator],
                 **{f"model__{key}": values for key, values in own.items()},
             }

@@ -38,7 +38,9 @@ if config["patients"] == "all":
                 *(
                     patient
                     for table in config["tables"].values()
-                    for patient in cohort.read_table(table["path"], table["id_column"]).index
+                    for patient in cohort.read_table(
+                        table["path"], table["id_column"]
+                    ).index
                 ),
             ]
         )
