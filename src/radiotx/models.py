@@ -185,14 +185,8 @@ def grid(
     k_values: list[int],
     seed: int = 42,
     *,
-    selectors: tuple[str, ...] = ("anova",),
-    balancers: tuple[str, ...] = ("smote",),
-    smote_neighbors: int = 3,
-    candidates: tuple[str, ...] = (),
-    search: dict | None = None,
-    categorical: list[str] | None = None,
-    block_selectors: dict[str, tuple[str, ...]] | None = None,
     prefix: str = "",
+    **options,
 ) -> list[dict]:
     """Inner-CV search space of one model job.
 
@@ -207,15 +201,13 @@ def grid(
     classifiers that take it (others are left out of that part of the space).
     ``block_selectors`` gives some blocks their own selectors (config
     ``fusion.selectors``); ``prefix`` names the pipeline's step when it sits inside another.
+    ``options`` are those of :func:`choices` (``selectors``, ``balancers``,
+    ``smote_neighbors``, ``candidates``, ``search``, ``categorical``, ``block_selectors``).
     """
     from radiotx import selection
 
     spaces = []
-    for choice in choices(
-        blocks, classifier_name, k_values, seed, selectors=selectors, balancers=balancers,
-        smote_neighbors=smote_neighbors, candidates=candidates, search=search,
-        categorical=categorical, block_selectors=block_selectors,
-    ):  # fmt: skip
+    for choice in choices(blocks, classifier_name, k_values, seed, **options):
         space = {}
         for block_name, cols in blocks.items():
             name = choice.selection[block_name]
