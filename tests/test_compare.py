@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiotx import compare, evaluate
+from radiotx import compare, evaluate, report
 
 
 def delong_direct(y, a, b):
@@ -81,6 +81,12 @@ def test_fusion_models_against_every_baseline_holm_adjusted():
     assert vs_b["n_patients"] == 60  # compared on the patients both scored
     assert (table["delong_p_holm"] >= table["delong_p"] - 1e-12).all()
     assert (table["t_p_holm"] >= table["t_p"] - 1e-12).all()
+    assert list(table.columns) == compare.COMPARISON_COLUMNS
+    # the summary's section: a row per test, the strong fusion's DeLong p below 0.001
+    markdown = report.comparison_markdown(table)
+    assert markdown.count("| fusion / ") == 4 and "| a/selected | 150 |" in markdown
+    assert "< 0.001" in markdown
+    assert compare.comparisons({("fusion", "late"): strong}, fused={"fusion"}).empty
 
 
 def test_auc_by_availability_pattern_and_figure(tmp_path):

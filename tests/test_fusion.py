@@ -2,6 +2,7 @@
 fusion pipelines whose inner CV chooses the strategy, with missing modalities."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -174,6 +175,11 @@ def test_a_fusion_pipeline_chooses_its_strategy_in_the_inner_cv():
         for record in result.folds:
             assert record["strategy"] == (record["strategy"] if name == "selected" else name)
             assert set(record["contribution"]) == {"a", "b"}
+            if record["strategy"] == "late":
+                assert record["rule"] in fusion.RULES
+            if record["strategy"] == "single":  # one block alone, weighted 1
+                weights = {m: c["weight"] for m, c in record["contribution"].items()}
+                assert weights[record["modality"]] == 1 and sum(weights.values()) == 1
         assert set(result.selected["modality"]) <= {"a", "b"}
         json.dumps(result.folds)  # the fold jobs store their records as JSON
         assert experiment.pooled_auc(result.predictions) > 0.65
@@ -221,3 +227,38 @@ def test_an_uninformative_block_does_not_drag_fusion_below_the_informative_one()
     assert alone > 0.8
     assert late > alone - 0.03 and roc_auc_score(y, kernel) > alone - 0.03
     assert plain < early < alone
+
+
+def test_the_selected_fusion_keeps_the_informative_modality_when_the_other_is_noise():
+    """Early fusion of 10 informative features with 1,000 of noise is diluted even with
+    block weighting; the inner CV's choice among strategies then keeps the informative
+    modality alone and scores as well as its own pipeline."""
+    rng = np.random.default_rng(5)
+    n = 120
+    y = rng.integers(0, 2, n)
+    ids = [f"P{i:03d}" for i in range(n)]
+    frames = {
+        "clin": pd.DataFrame(rng.normal(size=(n, 10)) + 0.6 * y[:, None], index=ids),
+        "noise": pd.DataFrame(rng.normal(size=(n, 1000)), index=ids),
+    }
+    frames = {m: f.rename(columns=lambda i, m=m: f"{m}{i}") for m, f in frames.items()}
+    labels = pd.Series(y.astype(float), index=ids)
+    mdata = cohort.build(frames, {"response": labels})
+    folds = splits.make_splits(labels, n_splits=4, seed=1)
+    settings = experiment.Settings(
+        k_features=(10,), balancers=("class_weight",), candidates=("logreg",), n_boot=50
+    )
+
+    def scores(modalities, strategies=()):
+        job = experiment.procedure(
+            mdata, folds, endpoint="response", pipeline="p", modalities=modalities,
+            settings=replace(settings, strategies=strategies),
+        )  # fmt: skip
+        return job.evaluate()
+
+    alone = experiment.pooled_auc(scores(["clin"])["logreg"].predictions)
+    fused = scores(["clin", "noise"], ("early", "single"))
+    early, selected = (experiment.pooled_auc(fused[m].predictions) for m in ("early", "selected"))
+    assert alone > 0.8 and early < alone - 0.1
+    assert selected >= alone - 0.02
+    assert {(r["strategy"], r["modality"]) for r in fused["selected"].folds} == {("single", "clin")}

@@ -89,9 +89,9 @@ def test_one_extraction_job_per_patient_and_modality(study):
     assert "permutation" not in counts  # the study's config turns the test off
     assert counts["radiomics"] == N_PATIENTS
     assert counts["rnaseq"] == (sheet["rnaseq"] != "").sum() < N_PATIENTS
-    # response: radiomics, rnaseq and clinical x logreg, and the fusion's four strategies and
+    # response: radiomics, rnaseq and clinical x logreg, and the fusion's five strategies and
     # "selected"; survival: the four pipelines x coxnet
-    assert counts["model"] == 12
+    assert counts["model"] == 13
     # a job per endpoint, pipeline and outer fold; a refit per endpoint and pipeline
     assert counts["outer_fold"] == 32 and counts["refit"] == 8
 
@@ -102,9 +102,13 @@ def test_outputs_and_ranked_summary(study):
     summary = table[table["endpoint"] == "response"]
     assert set(summary["pipeline"]) == {"radiomics", "rnaseq", "clinical", "fusion"}
     assert summary["roc_auc"].is_monotonic_decreasing
-    assert list(summary["rank"]) == list(range(1, 9))
+    assert list(summary["rank"]) == list(range(1, 10))
     assert (summary["roc_auc_ci_low"] <= summary["roc_auc"]).all()
-    assert "| Rank |" in (results / "summary.md").read_text(encoding="utf-8")
+    markdown = (results / "summary.md").read_text(encoding="utf-8")
+    assert "| Rank |" in markdown
+    # the fusion comparison of the binary endpoint: 6 fusion models x 3 baselines
+    assert "### Fusion against single modalities" in markdown
+    assert markdown.count("| fusion / ") == 6 * 3 + 6 * 3  # tests, then contributions
     # the survival endpoint: ranked by C-index, a Kaplan-Meier figure per model
     survival = table[table["endpoint"] == "overall_survival"]
     assert (survival["metric"] == "c_index").all() and survival["roc_auc"].isna().all()
@@ -124,7 +128,7 @@ def test_outputs_and_ranked_summary(study):
 def test_fusion_strategies_are_compared_with_the_single_modalities(study):
     base = study["dir"] / "results/comparison/response"
     tests = pd.read_csv(base / "tests.tsv", sep="\t")
-    assert set(tests["model"]) == {"early", "late", "stacking", "mkl", "selected"}
+    assert set(tests["model"]) == {"early", "late", "stacking", "mkl", "single", "selected"}
     assert set(tests["baseline"]) == {"radiomics/logreg", "rnaseq/logreg", "clinical/logreg"}
     assert (tests["delong_p_holm"] >= tests["delong_p"] - 1e-12).all()
     sheet = pd.read_csv(study["dir"] / "config" / "patients.tsv", sep="\t", keep_default_na=False)
@@ -187,7 +191,7 @@ def test_runs_are_logged_to_mlflow(study):
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 12
+    assert len(parents) == 1 and len(children) == 13
     fused = next(r for r in children if r.info.run_name == "response/fusion/selected")
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
     summary = summary[summary["endpoint"] == "response"].set_index(["pipeline", "classifier"])
@@ -195,7 +199,7 @@ def test_runs_are_logged_to_mlflow(study):
     assert fused.data.metrics["roc_auc"] == pytest.approx(expected)
     modalities = {k.split(".", 1)[1] for k in fused.data.metrics if k.startswith("modality_")}
     assert modalities == {"radiomics", "rnaseq", "clinical"}
-    assert fused.data.params["fold0.strategy"] in {"early", "late", "stacking", "mkl"}
+    assert fused.data.params["fold0.strategy"] in {"early", "late", "stacking", "mkl", "single"}
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
@@ -217,7 +221,7 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
         shutil.move(backup, target)
     assert counts.get("radiomics") == 1 and "rnaseq" not in counts
     assert "demo_cohort" not in counts and "splits" not in counts
-    assert counts.get("gather") == 1 and counts.get("model") == 12
+    assert counts.get("gather") == 1 and counts.get("model") == 13
     assert counts.get("outer_fold") == 32
 
 

@@ -92,6 +92,12 @@ def paired(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     }
 
 
+COMPARISON_COLUMNS = [
+    "pipeline", "model", "baseline", "n_patients", "auc_a", "auc_b", "diff", "delong_p",
+    "fold_diff_mean", "t_p", "delong_p_holm", "t_p_holm",
+]  # fmt: skip
+
+
 def comparisons(predictions: dict[tuple[str, str], pd.DataFrame], fused: set[str]) -> pd.DataFrame:
     """Every model of a fusion pipeline (``fused``: their pipeline names) against the
     headline model of every single-modality pipeline (its "selected" model where there is
@@ -116,9 +122,9 @@ def comparisons(predictions: dict[tuple[str, str], pd.DataFrame], fused: set[str
                     **result,
                 }
             )
+    if not rows:  # no single-modality pipeline to compare with
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.DataFrame(rows)
-    if table.empty:
-        return table
     for column in ("delong_p", "t_p"):
         valid = table[column].notna()
         adjusted = np.full(len(table), np.nan)

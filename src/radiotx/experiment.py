@@ -140,7 +140,7 @@ class Procedure:
     def _contribution(self, fitted, X_test, y_test) -> dict:
         seed = self.settings.seed
         return {
-            "strategy": fusion.strategy_of(fitted),
+            **fusion.describe(fitted),
             "contribution": fusion.contribution(fitted, X_test, y_test, self.blocks, seed=seed),
         }
 

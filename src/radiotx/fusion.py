@@ -9,7 +9,10 @@
 - :class:`StackedFusion`: a model per modality, a logistic meta-learner trained on their
   internal out-of-fold predictions only;
 - :class:`MultipleKernel` (multi-view): an SVM on a weighted sum of per-modality RBF kernels,
-  the view weights learned by centred kernel-target alignment.
+  the view weights learned by centred kernel-target alignment;
+- ``single``: one modality alone, the inner CV choosing which. It is the fallback that lets
+  the inner CV's choice among strategies (the ``selected`` model) keep a single modality
+  when fusing gains nothing.
 
 A patient lacking a modality has an all-NaN block. Late fusion and stacking then use the
 modalities the patient has (each per-modality model is fitted on the patients who have its
@@ -37,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from radiotx import models
 
-STRATEGIES = ("early", "late", "stacking", "mkl")
+STRATEGIES = ("early", "late", "stacking", "mkl", "single")
 RULES = ("mean", "weighted_mean", "vote", "weighted_vote", "best")
 
 
@@ -474,6 +477,7 @@ def estimator_and_spaces(
     ``candidates`` with its hyper-parameters, balancer, selector (per block when
     ``block_selectors`` says so) and k; the kernel method chooses its selector, k and C.
     The members of late fusion and stacking use each selector with its default penalty.
+    ``single`` adds the modality to these choices: a model of one block alone.
     """
     from imblearn.pipeline import Pipeline
 
@@ -482,10 +486,11 @@ def estimator_and_spaces(
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         raise ValueError(f"unknown fusion strategies {unknown}; choose from {list(STRATEGIES)}")
-    early = models.build(
-        blocks, models.SELECTED, seed=seed, smote_neighbors=smote_neighbors,
-        stability=stability, prepare=prepare, named=named,
+    built = dict(
+        seed=seed, smote_neighbors=smote_neighbors, stability=stability, prepare=prepare,
+        named=named,
     )  # fmt: skip
+    early = models.build(blocks, models.SELECTED, **built)
     options = dict(
         selectors=tuple(selectors), balancers=tuple(balancers), smote_neighbors=smote_neighbors,
         candidates=tuple(candidates), search=search, categorical=categorical,
@@ -503,6 +508,19 @@ def estimator_and_spaces(
                 blocks, models.SELECTED, k_values, seed, prefix="fusion__", **options
             )
             spaces[strategy] = [{"fusion": [early], **part} for part in space]
+            continue
+        if strategy == "single":
+            alone = {
+                name: models.build({name: cols}, models.SELECTED, **built)
+                for name, cols in blocks.items()
+            }
+            spaces[strategy] = [
+                {"fusion": [alone[name]], **part}
+                for name, cols in blocks.items()
+                for part in models.grid(
+                    {name: cols}, models.SELECTED, k_values, seed, prefix="fusion__", **options
+                )
+            ]
             continue
         chosen = models.choices(blocks, models.SELECTED, k_values, seed, **options)
         per_block = {}  # one selector per block and (selection, k), shared by the choices
@@ -563,9 +581,25 @@ def strategy_of(fitted) -> str:
     """The name (one of :data:`STRATEGIES`) of a fitted fusion model's strategy."""
     model = fused_model(fitted)
     if hasattr(model, "named_steps"):
-        return "early"
+        return "single" if len(_early_blocks(model)) == 1 else "early"
     names = {LateFusion: "late", StackedFusion: "stacking", MultipleKernel: "mkl"}
     return names[type(model)]
+
+
+def describe(fitted) -> dict:
+    """What a fitted fusion model's inner CV chose: its ``strategy``, the combination
+    ``rule`` of late fusion, the ``modality`` of a single-modality model."""
+    model, strategy = fused_model(fitted), strategy_of(fitted)
+    out = {"strategy": strategy}
+    if strategy == "late":
+        out["rule"] = model.rule_
+    if strategy == "single":
+        out["modality"] = _early_blocks(model)[0]
+    return out
+
+
+def _early_blocks(pipeline) -> list[str]:
+    return [name for name, _, _ in pipeline.named_steps["prep"].transformers]
 
 
 def selected_features(fitted) -> list[tuple[str, str]]:
@@ -584,10 +618,14 @@ def selected_features(fitted) -> list[tuple[str, str]]:
 
 def contribution(fitted, X: pd.DataFrame, y, blocks, *, n_repeats=5, seed=42) -> dict:
     """Each modality's learned weight (None for early fusion, whose block weights are
-    fixed) and block permutation importance on (X, y): the mean drop in AUC when the
-    block's rows are shuffled together across the patients who have it."""
+    fixed; 1 for the modality of a single-modality model, 0 for the others) and block
+    permutation importance on (X, y): the mean drop in AUC when the block's rows are
+    shuffled together across the patients who have it."""
     y = np.asarray(y)
     weights = getattr(fused_model(fitted), "modality_weights_", None) or {}
+    if strategy_of(fitted) == "single":
+        kept = describe(fitted)["modality"]
+        weights = {name: float(name == kept) for name in blocks}
     baseline = _score(fitted, X, y)
     rng = np.random.default_rng(seed)
     out = {}

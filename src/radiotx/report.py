@@ -396,9 +396,61 @@ def optimism_note(group: pd.DataFrame) -> str | None:
     return note
 
 
-def summary_markdown(table: pd.DataFrame, title: str = "Model performance summary") -> str:
+_MD_COMPARISON_HEADER = [
+    "Fusion",
+    "Baseline",
+    "n",
+    "AUC fusion",
+    "AUC baseline",
+    "Difference",
+    "DeLong p (Holm)",
+    "Corrected t p (Holm)",
+]
+
+
+def _p(value) -> str:
+    if value is None or math.isnan(value):
+        return MISSING
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def comparison_markdown(tests: pd.DataFrame, contributions: pd.DataFrame | None = None) -> str:
+    """The fusion comparison of one endpoint (tables of :mod:`radiotx.compare`): each
+    fusion model against each single-modality baseline on the patients both scored, and
+    the mean weight and block permutation importance of each modality."""
+    rows = [
+        [
+            f"{r.pipeline} / {r.model}",
+            r.baseline,
+            r.n_patients,
+            _fmt(r.auc_a),
+            _fmt(r.auc_b),
+            f"{r.diff:+.2f}",
+            _p(r.delong_p_holm),
+            _p(r.t_p_holm),
+        ]  # fmt: skip
+        for r in tests.itertuples()
+    ]
+    parts = ["### Fusion against single modalities", pipe_table(_MD_COMPARISON_HEADER, rows)]
+    if contributions is not None and not contributions.empty:
+        rows = [
+            [f"{r.pipeline} / {r.model}", r.modality, _fmt(r.weight), f"{r.importance:+.3f}"]
+            for r in contributions.itertuples()
+        ]
+        header = ["Fusion", "Modality", "Mean weight", "Block importance (AUC drop)"]
+        parts += ["### Modality contributions", pipe_table(header, rows)]
+    return "\n\n".join(parts)
+
+
+def summary_markdown(
+    table: pd.DataFrame,
+    title: str = "Model performance summary",
+    comparisons: dict[str, str] | None = None,
+) -> str:
     """Markdown report: title, how to read it, one ranked table per endpoint, each with a
-    warning about the optimism of its best row."""
+    warning about the optimism of its best row and, for a study with fusion pipelines, its
+    ``comparisons`` section (endpoint -> markdown, see :func:`comparison_markdown`)."""
+    comparisons = comparisons or {}
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
         ranked = group.sort_values("rank")
@@ -413,14 +465,22 @@ def summary_markdown(table: pd.DataFrame, title: str = "Model performance summar
         note = optimism_note(group)
         if note:
             parts.append(note)
+        if endpoint in comparisons:
+            parts.append(comparisons[endpoint])
     if table.empty:
         parts.append("_No models were evaluated._")
     return "\n\n".join(parts) + "\n"
 
 
-def write_summary(table: pd.DataFrame, tsv_path: str | Path, md_path: str | Path) -> None:
+def write_summary(
+    table: pd.DataFrame,
+    tsv_path: str | Path,
+    md_path: str | Path,
+    comparisons: dict[str, str] | None = None,
+) -> None:
     """Write the summary table as TSV and as a readable markdown report."""
     for path in (tsv_path, md_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(tsv_path, sep="\t", index=False)
-    Path(md_path).write_text(summary_markdown(table), encoding="utf-8")
+    markdown = summary_markdown(table, comparisons=comparisons)
+    Path(md_path).write_text(markdown, encoding="utf-8")

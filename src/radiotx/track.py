@@ -158,8 +158,9 @@ def _model_params(m: dict) -> dict[str, Any]:
         name = f"{repeat}fold{fold['fold']}"
         if fold.get("best_params"):
             params[name] = fold["best_params"]
-        if fold.get("strategy"):  # the fusion strategy the inner CV chose
-            params[f"{name}.strategy"] = fold["strategy"]
+        for key in ("strategy", "rule", "modality"):  # what a fusion's inner CV chose
+            if fold.get(key):
+                params[f"{name}.{key}"] = fold[key]
     return params
 
 

@@ -241,11 +241,12 @@ BINARY = [
 ]
 
 
-def comparison_files():
-    """The fusion comparison of each binary endpoint, when a pipeline fuses modalities."""
+def comparison_files(name="strategies.png"):
+    """A file of the fusion comparison of each binary endpoint, when a pipeline fuses
+    modalities."""
     if not any(fused(pipeline) for pipeline in PIPELINES):
         return []
-    return expand("results/comparison/{endpoint}/strategies.png", endpoint=BINARY)
+    return expand("results/comparison/{endpoint}/{name}", endpoint=BINARY, name=name)
 
 
 # Every permutation job re-runs every classifier's whole procedure (the "selected" model's

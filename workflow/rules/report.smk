@@ -3,6 +3,8 @@ rule summary:
         metrics=model_files("metrics.json"),
         permutations=permutation_files(),
         holdout=holdout_files(),
+        tests=comparison_files("tests.tsv"),
+        contributions=comparison_files("contributions.tsv"),
     output:
         tsv="results/summary.tsv",
         md=report(
