@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint ui clean
+.PHONY: setup browser demo test lint ui clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -18,7 +18,14 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/snakemake --profile profiles/default
 
-test: setup
+# The MLflow UI test drives a real headless chromium: installed from Debian where this
+# runs as root, else that test skips and says why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get -qq update && apt-get -qq install -y --no-install-recommends chromium \
+	  >/dev/null; } || echo "chromium is not installed: the MLflow UI test will skip"
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 lint: setup

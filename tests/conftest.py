@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -51,3 +57,43 @@ def demo_dir(demo_cohort) -> Path:
 def demo_sheet(demo_cohort) -> pd.DataFrame:
     """The demo patient sheet (patient_id, image, mask, rnaseq; '' when absent)."""
     return demo_cohort[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri: str, workdir: Path, timeout: float = 90):
+    """A real MLflow tracking server (and UI) on a free localhost port, serving
+    ``backend_uri``; yields its URL and stops it afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow = Path(sys.executable).parent / "mlflow"
+    command = [
+        str(mlflow), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1",
+        "--artifacts-destination", (workdir / "served-artifacts").as_uri(),
+    ]  # fmt: skip
+    log = open(workdir / "mlflow-server.log", "w", encoding="utf-8")  # noqa: SIM115
+    server = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                text = (workdir / "mlflow-server.log").read_text(encoding="utf-8")[-3000:]
+                raise RuntimeError(f"mlflow server did not start:\n{text}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -85,7 +85,8 @@ def test_expression_steps_are_fitted_inside_the_folds(nsclc):
     import joblib
 
     model = joblib.load(nsclc["dir"] / "results/models/survival_status/rnaseq/logreg/model.joblib")
-    prepare = model.named_steps["prep"].named_transformers_["rnaseq"].named_steps["prepare"]
+    block = model.estimator.named_steps["prep"].named_transformers_["rnaseq"]
+    prepare = block.named_steps["prepare"]
     genes = prepare.step_.steps[-1][1]
     assert genes.n_genes == 500 and len(genes.get_feature_names_out()) == 500
     qc = pd.read_csv(nsclc["dir"] / "results/qa/rnaseq.tsv", sep="\t")

@@ -6,13 +6,16 @@ import json
 import zlib
 from pathlib import Path
 
+import joblib
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from sklearn.linear_model import LogisticRegression
 
-from radiotx import track
+from radiotx import final, manifest, track
 from radiotx.report import METRICS, plot_roc
 
 MODELS = [
@@ -65,6 +68,11 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
         out / "selected_features.tsv", sep="\t", index=False
     )
     plot_roc(preds, out / "performance.png")
+    if classifier == "logreg" and endpoint == "response":  # a final model, as the workflow's
+        X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["radiomics:a", "radiomics:b", "c"])
+        fitted = LogisticRegression().fit(X, y)
+        model = final.FinalModel.from_out_of_fold(fitted, {"kind": "binary"}, preds, False)
+        joblib.dump(model, out / "model.joblib")
     return out
 
 
@@ -75,16 +83,19 @@ def study(tmp_path_factory):
     dirs = [make_model_dir(root / "models", *spec) for spec in MODELS]
     (root / "summary.md").write_text("# summary\n", encoding="utf-8")
     uri = track.default_tracking_uri(root)
+    config = {"study": "demo-study", "cv": {"outer_folds": 3}}
+    study_manifest = manifest.build(config, [root / "summary.md"], Path(__file__).parent)
     info = track.log_study(
         uri,
         "demo-study",
         dirs,
         run_name="workflow-1",
         params={"cv": {"outer_folds": 3, "inner_folds": 3}, "classifiers": ["logreg", "rf"]},
-        tags={"cohort": "demo"},
+        tags={"cohort": "demo", **track.manifest_tags(study_manifest)},
         artifacts=[root / "summary.md"],
+        pseudonym_key="a study key",
     )
-    return {"root": root, "dirs": dirs, "uri": uri, "info": info}
+    return {"root": root, "dirs": dirs, "uri": uri, "info": info, "manifest": study_manifest}
 
 
 def _runs(client, experiment_id):
@@ -115,6 +126,13 @@ def test_parent_and_children(study):
     assert [p.info.run_id for p in parents] == [info["parent_run_id"]]
     children = _children(runs, info["parent_run_id"])
     assert len(children) == len(MODELS)
+    for child in children:  # a nested run per outer fold
+        folds = _children(runs, child.info.run_id)
+        assert sorted(r.info.run_name for r in folds) == [
+            f"{child.info.run_name}/r0f{k}" for k in (1, 2, 3)
+        ]
+        assert {r.data.tags["snakemake.rule"] for r in folds} == {"outer_fold"}
+    assert len(runs) == 1 + 4 * len(MODELS)
     assert {r.info.run_id for r in children} == set(info["child_run_ids"].values())
     assert set(info["child_run_ids"]) == {f"{e}/{p}/{c}" for e, p, c, _ in MODELS}
     assert all(r.info.status == "FINISHED" for r in runs)
@@ -122,6 +140,11 @@ def test_parent_and_children(study):
     parent = parents[0]
     assert parent.info.run_name == "workflow-1"
     assert parent.data.tags["cohort"] == "demo"
+    for run in runs:  # every run names its code, config, inputs and package versions
+        assert run.data.tags["radiotx.config_sha256"] == study["manifest"]["config_sha256"]
+        assert run.data.tags["radiotx.inputs_sha256"] == study["manifest"]["inputs_sha256"]
+        assert run.data.tags["version.scikit-learn"] == sklearn.__version__
+        assert len(run.data.tags["mlflow.source.git.commit"]) == 40
     assert parent.data.params["cv.outer_folds"] == "3"
     assert parent.data.params["classifiers"] == "['logreg', 'rf']"
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["summary.md"]
@@ -152,8 +175,18 @@ def test_child_metrics_params_and_artifacts(study):
         assert params["pipeline"] == expected["pipeline"]
         assert params["n_patients"] == "30"
         assert params["modalities"] == expected["pipeline"]
-        assert params["fold2.clf__C"] == "0.01"
-        assert params["fold3.select.k"] == "15"
+        assert run.data.tags["snakemake.wildcards.classifier"] == expected["classifier"]
+        folds = {
+            r.info.run_name.rsplit("/", 1)[1]: r
+            for r in _runs(client, study["info"]["experiment_id"])
+            if r.data.tags.get(MLFLOW_PARENT_RUN_ID) == run.info.run_id
+        }
+        assert folds["r0f2"].data.params["clf__C"] == "0.01"
+        assert folds["r0f3"].data.params["select.k"] == "15"
+        assert folds["r0f3"].data.metrics["roc_auc"] == pytest.approx(
+            expected["folds"][2]["roc_auc"]
+        )
+        assert folds["r0f3"].data.tags["snakemake.wildcards.fold"] == "3"
 
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {
@@ -174,6 +207,36 @@ def test_parent_best_auc_per_endpoint(study):
             if d.parts[-3] == endpoint
         )
         assert parent.data.metrics[f"best_roc_auc.{endpoint}"] == pytest.approx(best)
+
+
+def test_predictions_are_logged_with_pseudonyms(study):
+    client = mlflow.MlflowClient(study["uri"])
+    run_id = study["info"]["child_run_ids"]["response/early_fusion/rf"]
+    logged = pd.read_csv(
+        client.download_artifacts(run_id, "predictions.tsv", str(study["root"] / "download")),
+        sep="\t",
+    )
+    local = pd.read_csv(study["dirs"][1] / "predictions.tsv", sep="\t")
+    names = track.pseudonyms(local["patient_id"], "a study key")
+    assert list(logged["patient_id"]) == [names[p] for p in local["patient_id"]]
+    assert not set(logged["patient_id"]) & set(local["patient_id"])
+    assert logged["score"].tolist() == pytest.approx(local["score"].tolist())
+    assert track.pseudonyms(["P01"], "another key") != track.pseudonyms(["P01"], "a study key")
+
+
+def test_pseudonym_key_is_made_once_and_private(tmp_path):
+    path = tmp_path / "mlflow" / "pseudonym.key"
+    key = track.pseudonym_key(path)
+    assert len(key) == 64 and track.pseudonym_key(path) == key
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_tracking_uri_from_config_then_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    assert track.tracking_uri("http://config:5000", tmp_path) == "http://config:5000"
+    assert track.tracking_uri("", tmp_path) == "http://tracking.example:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert track.tracking_uri("", tmp_path) == track.default_tracking_uri(tmp_path)
 
 
 def test_artifacts_stay_next_to_database(study):
@@ -208,3 +271,45 @@ def test_missing_inputs_fail_before_logging(study, tmp_path):
     with pytest.raises(FileNotFoundError, match="predictions.tsv"):
         track.log_study(study["uri"], "broken", [broken], run_name="x")
     assert mlflow.MlflowClient(study["uri"]).get_experiment_by_name("broken") is None
+
+
+def test_a_study_is_logged_to_a_remote_tracking_server(study, tmp_path):
+    from conftest import mlflow_server
+
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    with mlflow_server(backend, tmp_path) as url:
+        track.check_reachable(url)  # answers its health check
+        info = track.log_study(url, "remote-study", study["dirs"][:1], run_name="remote")
+        client = mlflow.MlflowClient(url)
+        run = client.get_run(info["child_run_ids"]["radiomics/logreg"])
+        expected = json.loads((study["dirs"][0] / "metrics.json").read_text(encoding="utf-8"))
+        assert run.data.metrics["roc_auc"] == pytest.approx(expected["pooled"]["roc_auc"])
+        # artifacts travel through the server into its artifact store
+        assert "predictions.tsv" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert list((tmp_path / "served-artifacts").rglob("predictions.tsv"))
+    with pytest.raises(ConnectionError, match=r"unreachable.*Fix: start it"):
+        track.check_reachable(url, timeout=2)  # the server is gone
+
+
+def test_final_models_are_mlflow_models_with_a_signature(study):
+    run_id = study["info"]["child_run_ids"]["response/radiomics/logreg"]
+    client = mlflow.MlflowClient(study["uri"])
+    mlflow.set_tracking_uri(study["uri"])
+    logged = mlflow.search_logged_models(
+        experiment_ids=[study["info"]["experiment_id"]], output_format="list"
+    )
+    model_info = next(m for m in logged if m.source_run_id == run_id)
+    loaded = mlflow.pyfunc.load_model(model_info.model_uri)
+    names = [c.name for c in loaded.metadata.get_input_schema().inputs]
+    assert names == ["radiomics:a", "radiomics:b", "c"]
+    local = joblib.load(study["dirs"][0] / "model.joblib")
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 3)), columns=names)
+    assert np.allclose(np.asarray(loaded.predict(X)), local.predict_proba(X))
+    assert client.search_registered_models() == []  # not registered unless asked
+
+
+def test_headline_models_are_registered_when_asked(study):
+    info = track.log_study(study["uri"], "registry", study["dirs"][:1], run_name="r", register=True)
+    client = mlflow.MlflowClient(study["uri"])
+    versions = client.search_model_versions("name='registry.response.radiomics'")
+    assert [v.run_id for v in versions] == [info["child_run_ids"]["radiomics/logreg"]]

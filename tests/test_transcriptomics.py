@@ -98,7 +98,7 @@ def test_batch_correction_runs_in_the_folds_and_an_unseen_batch_is_named(tmp_pat
     summary = run(tmp_path / "ok", shifted, clinical, labels, preprocess, obs)
     assert summary["n_patients"] == N and np.isfinite(summary["pooled"]["roc_auc"])
     model = joblib.load(tmp_path / "ok" / "model.joblib")
-    block = model.named_steps["prep"].named_transformers_["rnaseq"]
+    block = model.estimator.named_steps["prep"].named_transformers_["rnaseq"]
     harmoniser = block.named_steps["prepare"].step_.named_steps["batchharmoniser"]
     assert set(harmoniser.corrected_batches_) == {"A", "B"}
     # the offset is gone from the harmonised expression of the final model

@@ -190,7 +190,7 @@ def test_runs_are_logged_to_mlflow(study):
     experiment = client.get_experiment_by_name(study["config"]["study"])
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(parents) == 1 and len(children) == 13
     fused = next(r for r in children if r.info.run_name == "response/fusion/selected")
     summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
@@ -199,10 +199,61 @@ def test_runs_are_logged_to_mlflow(study):
     assert fused.data.metrics["roc_auc"] == pytest.approx(expected)
     modalities = {k.split(".", 1)[1] for k in fused.data.metrics if k.startswith("modality_")}
     assert modalities == {"radiomics", "rnaseq", "clinical"}
-    assert fused.data.params["fold0.strategy"] in {"early", "late", "stacking", "mkl", "single"}
+    folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == fused.info.run_id]
+    assert len(folds) == 4  # a nested run per outer fold, with the strategy it chose
+    for fold in folds:
+        assert fold.data.params["strategy"] in {"early", "late", "stacking", "mkl", "single"}
+        assert 0 <= fold.data.metrics["roc_auc"] <= 1
+    manifest = json.loads((study["dir"] / "results/manifest.json").read_text(encoding="utf-8"))
+    assert fused.data.tags["radiotx.config_sha256"] == manifest["config_sha256"]
+    assert fused.data.tags["radiotx.inputs_sha256"] == manifest["inputs_sha256"]
+    sheet = pd.read_csv(study["dir"] / "config/patients.tsv", sep="\t", keep_default_na=False)
+    assert set(sheet["image"]) <= set(manifest["inputs"])  # every image is checksummed
+    logged = pd.read_csv(client.download_artifacts(fused.info.run_id, "predictions.tsv"), sep="\t")
+    assert not set(logged["patient_id"]) & set(sheet["patient_id"])  # pseudonyms, not ids
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# where the browser test keeps its screenshots
+ARTIFACTS = Path(os.environ.get("RADIOTX_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def browse(url: str, *options: str) -> str:
+    """The text of a page after headless chromium has run its scripts."""
+    command = [
+        CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+        "--virtual-time-budget=20000", *options, url,
+    ]  # fmt: skip
+    page = subprocess.run(command, capture_output=True, encoding="utf-8", timeout=180).stdout
+    text = re.sub(r"<style.*?</style>|<script.*?</script>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (make test installs it as root)")
+def test_the_mlflow_ui_shows_the_demo_runs(study, tmp_path):
+    from conftest import mlflow_server
+
+    db = study["dir"] / "results" / "mlflow.db"
+    with mlflow_server(f"sqlite:///{db}", tmp_path) as url:
+        client = mlflow.MlflowClient(url)
+        experiment = client.get_experiment_by_name(study["config"]["study"])
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        fused = next(r for r in runs if r.info.run_name == "response/fusion/selected")
+        listing = f"{url}/#/experiments/{experiment.experiment_id}/runs"
+        page = browse(listing, "--dump-dom")
+        assert study["config"]["study"] in page and f"{len(runs)} matching runs" in page
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "mlflow-ui-runs.png"
+        browse(listing, f"--screenshot={shot}")
+        assert shot.stat().st_size > 20_000
+        page = browse(f"{listing}/{fused.info.run_id}", "--dump-dom")
+        assert "response/fusion/selected" in page
+        for metric in ("roc_auc", "roc_auc_ci_low", "roc_auc_ci_high"):
+            assert f"{metric} {fused.data.metrics[metric]!r}" in page
+        browse(f"{listing}/{fused.info.run_id}", f"--screenshot={ARTIFACTS / 'mlflow-ui-run.png'}")
 
 
 def test_second_run_does_nothing(study):
@@ -225,6 +276,20 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
     assert counts.get("outer_fold") == 32
 
 
+def test_an_unreachable_tracking_server_stops_the_run_before_any_job(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    write_study(tmp_path, n_patients=12, mlflow={"tracking_uri": f"http://127.0.0.1:{port}"})
+    run = snakemake(tmp_path, "resources/demo/ground_truth.json", check=False)
+    assert run.returncode != 0
+    assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in run.stderr
+    assert "Fix:" in run.stderr
+    assert not (tmp_path / "resources/demo/ground_truth.json").exists()
+
+
 def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     import SimpleITK as sitk
 
@@ -239,11 +304,9 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     targets.append("results/qa/radiomics.tsv")
     run = snakemake(tmp_path, "--keep-going", *targets, check=False)
     assert run.returncode != 0
-    log = (
-        run.stdout + run.stderr + (tmp_path / "logs/radiomics/P003.log").read_text(encoding="utf-8")
-    )
-    assert "patient P003" in log and "P003_mask.nii.gz" in log and "mask is empty" in log
-    assert "Fix:" in log
+    for log in (run.stderr, (tmp_path / "logs/radiomics/P003.log").read_text(encoding="utf-8")):
+        assert "patient P003" in log and "P003_mask.nii.gz" in log and "mask is empty" in log
+        assert "Fix:" in log
     done = sorted(p.stem for p in (tmp_path / "results/features/radiomics").glob("*.parquet"))
     assert done == [f"P{i:03d}" for i in range(1, 13) if i != 3]
     qa_table = pd.read_csv(tmp_path / "results/qa/radiomics.tsv", sep="\t", index_col="patient_id")
@@ -387,7 +450,7 @@ def test_stability_filter_runs_inside_the_folds(tmp_path):
     assert {"icc", "n_patients", "stable"} <= set(table.columns)
     assert 0 < table["stable"].sum() < len(table)
     model = joblib.load(tmp_path / "results/models/response/radiomics/logreg/model.joblib")
-    block = model.named_steps["prep"].named_transformers_["radiomics"]
+    block = model.estimator.named_steps["prep"].named_transformers_["radiomics"]
     kept = block.named_steps["stability"].support_
     assert 0 < kept.sum() < len(kept)
 

@@ -500,7 +500,7 @@ def score_fold(choice: Tuned, X_test, y_test, fold: int, repeat: int = 0, select
     )
     record = {"repeat": int(repeat), "fold": int(fold), "n_test": len(y_test)}
     record.update(metrics(y_test, score, pred, probability))
-    record["best_params"] = {key: _plain(value) for key, value in choice.params.items()}
+    record["best_params"] = {key: plain(value) for key, value in choice.params.items()}
     record["inner_roc_auc"] = choice.inner_score
     # a generative sampler's fit to the fold's real rows (distance synthetic vs real)
     fidelity = getattr(getattr(model, "named_steps", {}).get("balance"), "fidelity_", None)
@@ -565,12 +565,12 @@ def nested_cv(
     )["model"]  # fmt: skip
 
 
-def _plain(value):
+def plain(value):
     """JSON-friendly hyper-parameter values."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):  # e.g. a fusion's selector per modality
-        return {key: _plain(v) for key, v in value.items()}
+        return {key: plain(v) for key, v in value.items()}
     if value is None or hasattr(
         value, "get_params"
     ):  # a step chosen by the search: name and parameters

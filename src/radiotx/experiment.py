@@ -15,7 +15,19 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from radiotx import cohort, evaluate, fusion, models, permutation, report, splits, survival
+from radiotx import (
+    calibration,
+    cohort,
+    evaluate,
+    final,
+    fusion,
+    models,
+    permutation,
+    plots,
+    report,
+    splits,
+    survival,
+)
 from radiotx.stability import StabilityFilter
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
@@ -210,6 +222,10 @@ class Procedure:
     def refit(self) -> dict:
         """The models to apply to new patients: the same inner-CV tuning on every
         development patient, one fitted pipeline per model."""
+        return {name: tuned.estimator for name, tuned in self.tune_final().items()}
+
+    def tune_final(self) -> dict[str, evaluate.Tuned]:
+        """:meth:`refit` with each model's chosen parameters and inner-CV score."""
         s = self.settings
         cv = StratifiedKFold(n_splits=s.inner_folds, shuffle=True, random_state=s.seed)
         if self.survival is None:
@@ -217,11 +233,10 @@ class Procedure:
         else:
             target, scoring = survival.as_structured(self.survival), None
             cv = list(cv.split(self.X, self.y))  # stratified by event
-        tuned = evaluate.tune_each(
+        return evaluate.tune_each(
             self.estimator, self.spaces, self.X, target, cv, union=self.union, share=s.share,
             scoring=scoring,
         )  # fmt: skip
-        return {name: choice.estimator for name, choice in tuned.items()}
 
 
 def procedure(
@@ -435,22 +450,47 @@ def from_job(inputs, wildcards, params) -> Procedure:
 
 
 def write_model(
-    result: evaluate.NestedCVResult, meta: dict, classifier: str, settings: Settings, outdir
+    result: evaluate.NestedCVResult,
+    meta: dict,
+    classifier: str,
+    settings: Settings,
+    outdir,
+    tuned: evaluate.Tuned | None = None,
 ) -> dict:
-    """metrics.json, predictions.tsv, selected_features.tsv and performance.png (ROC
-    curves; for survival, Kaplan-Meier curves by predicted risk) of one model."""
+    """Every output of one model: metrics.json, predictions.tsv, selected_features.tsv,
+    performance.png (ROC curves; for survival, Kaplan-Meier curves by predicted risk) and
+    plots/ (precision-recall, calibration, decision curve and confusion matrix of a binary
+    endpoint; the confusion matrix of a multiclass one). With ``tuned`` (the inner CV's
+    choice on every development patient), model.joblib holds the
+    :class:`~radiotx.final.FinalModel` and metrics.json its parameters."""
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "plots").mkdir(parents=True, exist_ok=True)
     title = f"{meta['pipeline']} / {classifier}"
+    predictions = result.predictions
     if meta.get("kind") == SURVIVAL:
         metrics = {
             "primary_metric": "c_index",
             **survival.summary(result, settings.n_boot, settings.seed),
         }
-        report.plot_risk_groups(result.predictions, outdir / "performance.png", title=title)
+        report.plot_risk_groups(predictions, outdir / "performance.png", title=title)
     else:
         metrics = {"primary_metric": "roc_auc", **result.summary(settings.n_boot, settings.seed)}
-        report.plot_roc(result.predictions, outdir / "performance.png", title=title)
+        report.plot_roc(predictions, outdir / "performance.png", title=title)
+    if meta.get("kind") == BINARY:
+        metrics["calibration"] = calibration.summary(predictions, result.probability)
+        plots.write_binary(predictions, result.probability, outdir / "plots", title)
+    elif meta.get("kind") == MULTICLASS:
+        path = outdir / "plots" / "confusion_matrix.png"
+        plots.plot_confusion_matrix(predictions, path, title, labels=meta.get("classes"))
+    if tuned is not None:
+        metrics["final"] = {
+            "params": {key: evaluate.plain(value) for key, value in tuned.params.items()},
+            "inner_score": tuned.inner_score,
+        }
+        model = final.FinalModel.from_out_of_fold(
+            tuned.estimator, {**meta, "classifier": classifier}, predictions, result.probability
+        )
+        joblib.dump(model, outdir / "model.joblib")
     summary = {
         "endpoint": meta["endpoint"],
         "pipeline": meta["pipeline"],
@@ -459,7 +499,7 @@ def write_model(
         **metrics,
     }
     (outdir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    result.predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
+    predictions.to_csv(outdir / "predictions.tsv", sep="\t", index=False)
     result.selected.to_csv(outdir / "selected_features.tsv", sep="\t", index=False)
     return summary
 
@@ -497,9 +537,9 @@ def run(
         settings=settings, classifiers=names, perturbed=perturbed,
     )  # fmt: skip
     result = job.evaluate()[classifier]
-    summary = write_model(result, job.meta, classifier, settings, outdir)
-    joblib.dump(job.refit()[classifier], Path(outdir) / "model.joblib")
-    return summary
+    return write_model(
+        result, job.meta, classifier, settings, outdir, tuned=job.tune_final()[classifier]
+    )
 
 
 def rnaseq_steps(mdata: md.MuData, settings: Settings):

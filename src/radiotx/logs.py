@@ -1,13 +1,16 @@
-"""Send a job's logging and warnings to its Snakemake log file."""
+"""Send a job's logging, warnings and any uncaught error to its Snakemake log file."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 
 def to_file(path) -> None:
-    """Route the root logger and Python warnings of this process to ``path``."""
+    """Route the root logger, Python warnings and the traceback of an uncaught exception
+    of this process to ``path``; the traceback also still reaches stderr, where Snakemake
+    shows it."""
     logging.basicConfig(
         filename=str(path),
         filemode="w",
@@ -17,3 +20,10 @@ def to_file(path) -> None:
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    sys.excepthook = _log_then_raise
+
+
+def _log_then_raise(kind, error, trace) -> None:
+    logging.getLogger("radiotx").critical("job failed", exc_info=(kind, error, trace))
+    logging.shutdown()
+    sys.__excepthook__(kind, error, trace)

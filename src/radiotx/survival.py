@@ -269,7 +269,7 @@ def score_fold(choice, X_test, target_test: pd.DataFrame, fold, repeat=0, select
         "fold": int(fold),
         "n_test": len(X_test),
         "c_index": concordance(as_structured(target_test), risk),
-        "best_params": {key: evaluate._plain(v) for key, v in choice.params.items()},
+        "best_params": {key: evaluate.plain(v) for key, v in choice.params.items()},
         "inner_c_index": choice.inner_score,
     }
     chosen = evaluate.chosen_frame(choice.estimator, fold, selected)

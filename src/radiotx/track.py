@@ -6,20 +6,28 @@ This is the only module that talks to MLflow, so the rest of the package runs wi
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import math
+import os
 import re
+import secrets
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking.context.registry import resolve_tags
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 from mlflow.utils.validation import (
     MAX_ENTITY_KEY_LENGTH,
     MAX_METRICS_PER_BATCH,
@@ -31,7 +39,9 @@ from mlflow.utils.validation import (
 from radiotx.report import METRICS, load_metrics
 
 REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
-OPTIONAL_FILES = ("performance.png", "model.joblib")
+# logged as they are; predictions.tsv with pseudonyms when asked, model.joblib as an MLflow model
+ARTIFACT_FILES = ("metrics.json", "selected_features.tsv", "performance.png")
+PLOTS = "plots"  # a model's evaluation figures (ROC, PR, calibration, decision curve, ...)
 ARTIFACT_DIR = "mlartifacts"
 _SQLITE = "sqlite:///"
 # MLflow logs table creation and schema migrations at INFO on every fresh database.
@@ -153,15 +163,31 @@ def _model_params(m: dict) -> dict[str, Any]:
     }
     if "n_events" in m:  # survival endpoints
         params["n_events"] = m["n_events"]
-    for fold in m.get("folds") or []:
-        repeat = f"repeat{fold['repeat']}." if fold.get("repeat") else ""
-        name = f"{repeat}fold{fold['fold']}"
-        if fold.get("best_params"):
-            params[name] = fold["best_params"]
-        for key in ("strategy", "rule", "modality"):  # what a fusion's inner CV chose
-            if fold.get(key):
-                params[f"{name}.{key}"] = fold[key]
+    if m.get("final"):  # the inner CV's choice on every development patient
+        params["final"] = m["final"].get("params") or {}
     return params
+
+
+def _fold_params(fold: dict) -> dict[str, Any]:
+    params = {key: fold.get(key) for key in ("repeat", "fold", "n_train", "n_test")}
+    params = {key: value for key, value in params.items() if value is not None}
+    params.update(fold.get("best_params") or {})
+    for key in ("strategy", "rule", "modality"):  # what a fusion's inner CV chose
+        if fold.get(key):
+            params[key] = fold[key]
+    return params
+
+
+def _fold_metrics(fold: dict, timestamp: int) -> list[Metric | None]:
+    out = [_metric(key, fold.get(key), timestamp) for key in (*METRICS, "c_index")]
+    out.append(_metric("inner_score", fold.get("inner_roc_auc"), timestamp))
+    for label, values in (fold.get("sampler_fidelity") or {}).items():
+        for key in ("ks", "correlation_diff", "nn_ratio"):
+            out.append(_metric(f"sampler_fidelity_{key}.class{label}", values.get(key), timestamp))
+    for modality, part in (fold.get("contribution") or {}).items():
+        for key in ("weight", "importance"):
+            out.append(_metric(f"modality_{key}.{modality}", part.get(key), timestamp))
+    return out
 
 
 def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
@@ -176,21 +202,21 @@ def _model_metrics(m: dict, timestamp: int) -> list[Metric | None]:
             _metric(f"{metric}_ci_high", hi, timestamp),
         ]
         for fold in m.get("folds") or []:
-            # one step per outer fold of every repeat
-            step = 1000 * fold.get("repeat", 0) + fold["fold"]
-            out.append(_metric(f"fold_{metric}", fold.get(metric), timestamp, step))
-    for fold in m.get("folds") or []:  # the generative sampler's fidelity, per class
-        step = 1000 * fold.get("repeat", 0) + fold["fold"]
-        for label, values in (fold.get("sampler_fidelity") or {}).items():
-            for key in ("ks", "correlation_diff", "nn_ratio"):
-                name = f"sampler_fidelity_{key}.class{label}"
-                out.append(_metric(name, values.get(key), timestamp, step))
-        # a fusion model: each modality's learned weight and block permutation importance
+            # one step per outer fold of every repeat, for the UI's charts
+            out.append(_metric(f"fold_{metric}", fold.get(metric), timestamp, _step(fold)))
+    # a fusion model: each modality's mean learned weight and block permutation importance
+    parts: dict[str, list[float]] = {}
+    for fold in m.get("folds") or []:
         for modality, part in (fold.get("contribution") or {}).items():
             for key in ("weight", "importance"):
-                name = f"modality_{key}.{modality}"
-                out.append(_metric(name, part.get(key), timestamp, step))
+                if part.get(key) is not None and not math.isnan(part[key]):
+                    parts.setdefault(f"modality_{key}.{modality}", []).append(part[key])
+    out += [_metric(name, sum(v) / len(v), timestamp) for name, v in parts.items()]
     return out
+
+
+def _step(fold: dict) -> int:
+    return 1000 * fold.get("repeat", 0) + fold["fold"]
 
 
 def _best_auc(metrics: list[dict], timestamp: int) -> list[Metric | None]:
@@ -205,6 +231,17 @@ def _best_auc(metrics: list[dict], timestamp: int) -> list[Metric | None]:
         _metric(f"best_roc_auc.{ep}" if several else "best_roc_auc", auc, timestamp)
         for ep, auc in best.items()
     ]
+
+
+def _headline_models(metrics: list[dict]) -> set[tuple[str, str, str]]:
+    models: dict[tuple[str, str], list[str]] = {}
+    for m in metrics:
+        models.setdefault((m["endpoint"], m["pipeline"]), []).append(m["classifier"])
+    return {
+        (endpoint, pipeline, "selected" if "selected" in names else names[0])
+        for (endpoint, pipeline), names in models.items()
+        if "selected" in names or len(names) == 1
+    }
 
 
 def _model_key(m: dict, several_endpoints: bool) -> str:
@@ -231,23 +268,154 @@ def _log_model_run(
     m: dict,
     study_tags: dict[str, str],
     run_name: str,
+    pseudonyms: dict[str, str] | None,
+    register_as: str | None = None,
 ) -> str:
-    """One child run for one model directory; returns its run id."""
-    tags = {**study_tags, MLFLOW_PARENT_RUN_ID: parent_id}
-    tags.update({k: str(m[k]) for k in ("endpoint", "pipeline", "classifier")})
+    """One child run for one model directory, with a nested run per outer fold; returns
+    the model run's id."""
+    wildcards = {k: str(m[k]) for k in ("endpoint", "pipeline", "classifier")}
+    tags = {**study_tags, **wildcards, MLFLOW_PARENT_RUN_ID: parent_id, "snakemake.rule": "model"}
+    tags.update({f"snakemake.wildcards.{k}": v for k, v in wildcards.items()})
     run = client.create_run(experiment_id, run_name=run_name, tags=resolve_tags(tags))
     run_id = run.info.run_id
     try:
         timestamp = int(time.time() * 1000)
         _log_batch(client, run_id, _params(_model_params(m)), _model_metrics(m, timestamp))
-        for name in REQUIRED_FILES + OPTIONAL_FILES:
+        for fold in m.get("folds") or []:
+            _log_fold_run(client, experiment_id, run_id, fold, study_tags, run_name, wildcards)
+        for name in ARTIFACT_FILES:
             if (model_dir / name).is_file():
                 client.log_artifact(run_id, str(model_dir / name))
+        if (model_dir / "model.joblib").is_file():
+            _log_final_model(client, run_id, model_dir / "model.joblib", register_as)
+        if (model_dir / PLOTS).is_dir():
+            client.log_artifacts(run_id, str(model_dir / PLOTS), artifact_path=PLOTS)
+        with tempfile.TemporaryDirectory() as scratch:
+            predictions = pd.read_csv(
+                model_dir / "predictions.tsv", sep="\t", dtype={"patient_id": str}
+            )
+            if pseudonyms is not None:
+                predictions["patient_id"] = predictions["patient_id"].map(pseudonyms)
+            path = Path(scratch) / "predictions.tsv"
+            predictions.to_csv(path, sep="\t", index=False)
+            client.log_artifact(run_id, str(path))
     except BaseException:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
     client.set_terminated(run_id)
     return run_id
+
+
+def _log_final_model(client: MlflowClient, run_id: str, path: Path, register_as) -> None:
+    """The final model as an MLflow model (pyfunc ``predict`` gives the calibrated class
+    probabilities, or the risk score for survival) with the signature of its design-matrix
+    columns; registered under ``register_as`` when given."""
+    import joblib
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    import radiotx
+
+    model = joblib.load(path)
+    inputs = Schema([ColSpec("double", str(name)) for name in model.feature_names_in_])
+    if model.survival:
+        outputs = Schema([ColSpec("double", "risk")])
+    else:
+        classes = model.meta.get("classes") or {"0": "negative", "1": "positive"}
+        outputs = Schema([ColSpec("double", f"p_{name}") for name in classes.values()])
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(client.tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=ModelSignature(inputs=inputs, outputs=outputs),
+                pip_requirements=[f"radiotx=={radiotx.__version__}"],
+                pyfunc_predict_fn="predict" if model.survival else "predict_proba",
+                serialization_format="cloudpickle",
+                registered_model_name=register_as,
+            )
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def _log_fold_run(client, experiment_id, model_run_id, fold, study_tags, model_name, wildcards):
+    repeat = fold.get("repeat", 0)
+    tags = {**study_tags, **wildcards, MLFLOW_PARENT_RUN_ID: model_run_id}
+    tags.update({"snakemake.rule": "outer_fold", "repeat": str(repeat), "fold": str(fold["fold"])})
+    tags.update({f"snakemake.wildcards.{k}": v for k, v in wildcards.items() if k != "classifier"})
+    tags.update(
+        {"snakemake.wildcards.repeat": str(repeat), "snakemake.wildcards.fold": str(fold["fold"])}
+    )
+    name = f"{model_name}/r{repeat}f{fold['fold']}"
+    run = client.create_run(experiment_id, run_name=name, tags=resolve_tags(tags))
+    timestamp = int(time.time() * 1000)
+    _log_batch(client, run.info.run_id, _params(_fold_params(fold)), _fold_metrics(fold, timestamp))
+    client.set_terminated(run.info.run_id)
+
+
+def pseudonyms(patients, key: str) -> dict[str, str]:
+    """Patient id -> a keyed hash (HMAC-SHA256, 16 hex digits): the same id gets the same
+    pseudonym under the same key, and without the key the id cannot be recovered."""
+    return {
+        str(p): hmac.new(key.encode(), str(p).encode(), hashlib.sha256).hexdigest()[:16]
+        for p in patients
+    }
+
+
+def pseudonym_key(path) -> str:
+    """The study's pseudonymisation key, made at the first call and kept (owner-readable
+    only) next to the results, so the study team can map pseudonyms back to patients."""
+    path = Path(path)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def tracking_uri(configured: str, results_dir) -> str:
+    """The config's tracking URI, else ``MLFLOW_TRACKING_URI``, else a SQLite store in
+    ``results_dir``."""
+    return configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise ConnectionError, with the fix, when ``uri`` names an MLflow server (http or
+    https) that does not answer its health check within ``timeout`` seconds: the workflow
+    then stops at its start instead of after hours of modelling."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as answer:
+            if answer.status == 200:
+                return
+            reason = f"HTTP {answer.status}"
+    except (urllib.error.URLError, OSError) as err:
+        reason = str(getattr(err, "reason", err))
+    raise ConnectionError(
+        f"the MLflow tracking server {uri} is unreachable ({reason}). Fix: start it "
+        "(mlflow server --host <host> --port <port>), correct mlflow.tracking_uri in the "
+        "config or MLFLOW_TRACKING_URI, or leave both empty for a local SQLite store at "
+        "results/mlflow.db"
+    )
+
+
+def manifest_tags(manifest: dict) -> dict[str, str]:
+    """The tags that tie a run to its code, config, inputs and environment."""
+    git = manifest.get("git") or {}
+    tags = {
+        "radiotx.config_sha256": manifest["config_sha256"],
+        "radiotx.inputs_sha256": manifest["inputs_sha256"],
+        **{f"version.{name}": v for name, v in (manifest.get("packages") or {}).items()},
+        **{f"platform.{name}": v for name, v in (manifest.get("platform") or {}).items()},
+    }
+    if git:
+        tags.update({MLFLOW_GIT_COMMIT: git["commit"], "radiotx.git_dirty": str(git["dirty"])})
+    return tags
 
 
 def log_study(
@@ -259,15 +427,22 @@ def log_study(
     params: dict | None = None,
     tags: dict | None = None,
     artifacts: list | None = None,
+    pseudonym_key: str | None = None,
+    register: bool = False,
 ) -> dict:
-    """Log a study as one parent run (config, summary) with a nested child run per model.
+    """Log a study as one parent run (config, summary) with a nested child run per model
+    and, nested in each, a run per outer fold (its choices and test-fold metrics).
 
-    ``tags`` go on the parent and on every child run.
+    ``tags`` go on every run. With ``pseudonym_key`` the logged predictions carry
+    :func:`pseudonyms` instead of patient ids. Each final model (``model.joblib``) is
+    logged as an MLflow model; with ``register`` the headline model of each endpoint and
+    pipeline (its ``selected`` model, or its only one) becomes a registered model version
+    named ``<experiment>.<endpoint>.<pipeline>``.
 
     Each call creates a new parent run. Child runs are named ``pipeline/classifier``
-    (``endpoint/pipeline/classifier`` when the study has several endpoints). Returns the
-    experiment id, the parent run id, the child run ids keyed by those names and the
-    tracking URI.
+    (``endpoint/pipeline/classifier`` when the study has several endpoints), fold runs
+    ``<child>/r<repeat>f<fold>``. Returns the experiment id, the parent run id, the child
+    run ids keyed by those names and the tracking URI.
     """
     dirs = [Path(d) for d in model_dirs]
     extra = [Path(p) for p in artifacts or []]
@@ -287,10 +462,24 @@ def log_study(
             _log_batch(client, parent_id, _params(params or {}), [])
             for path in extra:
                 _log_path(client, parent_id, path)
-            children = {
-                key: _log_model_run(client, experiment_id, parent_id, d, m, _tags(tags), key)
-                for key, d, m in zip(keys, dirs, metrics, strict=True)
-            }
+            ids = set()
+            for d in dirs:
+                ids |= set(
+                    pd.read_csv(d / "predictions.tsv", sep="\t", dtype={"patient_id": str})[
+                        "patient_id"
+                    ]
+                )
+            names = None if pseudonym_key is None else pseudonyms(sorted(ids), pseudonym_key)
+            headline = _headline_models(metrics) if register else set()
+            children = {}
+            for key, d, m in zip(keys, dirs, metrics, strict=True):
+                where = (m["endpoint"], m["pipeline"], m["classifier"])
+                name = (
+                    f"{experiment}.{m['endpoint']}.{m['pipeline']}" if where in headline else None
+                )
+                children[key] = _log_model_run(
+                    client, experiment_id, parent_id, d, m, _tags(tags), key, names, name
+                )
             _log_batch(client, parent_id, [], _best_auc(metrics, int(time.time() * 1000)))
         except BaseException:
             client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FAILED))

@@ -55,6 +55,18 @@ rule model:
             subcategory="{endpoint}",
             labels={"pipeline": "{pipeline}", "classifier": "{classifier}"},
         ),
+        plots=report(
+            directory("results/models/{endpoint}/{pipeline}/{classifier}/plots"),
+            patterns=["{name}.png"],
+            caption="../report/plots.rst",
+            category="Model performance",
+            subcategory="{endpoint}",
+            labels={
+                "pipeline": "{pipeline}",
+                "classifier": "{classifier}",
+                "figure": "{name}",
+            },
+        ),
         model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/{classifier}.log",

@@ -27,8 +27,10 @@ rule track:
         others=model_files("predictions.tsv")
         + model_files("selected_features.tsv")
         + model_files("performance.png")
-        + model_files("model.joblib"),
+        + model_files("model.joblib")
+        + model_files("plots"),
         config=workflow.configfiles,
+        manifest="results/manifest.json",
     output:
         "results/mlflow/last_run.json",
     log:
@@ -37,6 +39,7 @@ rule track:
         ENV
     params:
         tracking_uri=config["mlflow"]["tracking_uri"],
+        pseudonymise=config["mlflow"]["pseudonymise"],
         study=config["study"],
         config=config,
     script:
@@ -70,3 +73,20 @@ rule compare:
         fused=[pipeline for pipeline in PIPELINES if fused(pipeline)],
     script:
         "../scripts/compare.py"
+
+
+rule manifest:
+    input:
+        inputs=study_inputs(),
+        config=workflow.configfiles,
+    output:
+        "results/manifest.json",
+    log:
+        "logs/manifest.log",
+    conda:
+        ENV
+    params:
+        config=config,
+        code=str(Path(workflow.basedir).parent),
+    script:
+        "../scripts/manifest.py"

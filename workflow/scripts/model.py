@@ -20,5 +20,5 @@ experiment.write_model(
     classifier,
     experiment.Settings.from_params(snakemake.params.settings),
     Path(snakemake.output.metrics).parent,
+    tuned=joblib.load(snakemake.input.refit)[classifier],
 )
-joblib.dump(joblib.load(snakemake.input.refit)[classifier], snakemake.output.model)

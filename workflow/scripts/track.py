@@ -1,21 +1,23 @@
-"""Log this workflow invocation to MLflow: one parent run, a child run per model."""
+"""Log this workflow invocation to MLflow: one parent run, a child run per model, a run
+per outer fold nested in each."""
 
 import json
 from pathlib import Path
 
-import radiotx
-from radiotx import logs, track
+from radiotx import logs, manifest, track
 
 logs.to_file(snakemake.log[0])
 p = snakemake.params
-uri = p.tracking_uri or track.default_tracking_uri("results")
+study = manifest.read(snakemake.input.manifest)
+key = track.pseudonym_key("results/mlflow/pseudonym.key") if p.pseudonymise else None
 result = track.log_study(
-    uri,
+    track.tracking_uri(p.tracking_uri, "results"),
     p.study,
     [Path(path).parent for path in snakemake.input.models],
     run_name=p.study,
     params=dict(p.config),
-    tags={"mlflow.source.name": "radiotx workflow", "radiotx.version": radiotx.__version__},
-    artifacts=[*snakemake.input.summary, *snakemake.input.config],
+    tags={"mlflow.source.name": "radiotx workflow", **track.manifest_tags(study)},
+    artifacts=[*snakemake.input.summary, snakemake.input.manifest, *snakemake.input.config],
+    pseudonym_key=key,
 )
 Path(snakemake.output[0]).write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -1,0 +1,121 @@
+"""What a study's results came from: the resolved config, checksums of every input file,
+package versions, the code's git commit and the platform. Written with the results and
+attached to the MLflow runs, so a collaborator can tell whether a re-run used the same
+inputs, code and environment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+# The packages whose versions can change a result.
+PACKAGES = (
+    "radiotx", "numpy", "pandas", "scipy", "scikit-learn", "imbalanced-learn", "xgboost-cpu",
+    "xgboost", "pyradiomics-bhklab", "SimpleITK", "scanpy", "anndata", "mudata", "combatlearn",
+    "decoupler", "scikit-survival", "statsmodels", "mlflow", "snakemake",
+)  # fmt: skip
+_CHUNK = 1 << 20
+
+
+def canonical(config) -> str:
+    """The config as sorted, compact JSON: equal configs give equal text."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config) -> str:
+    """SHA-256 of the canonical config."""
+    return hashlib.sha256(canonical(config).encode()).hexdigest()
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksums(paths) -> dict[str, str]:
+    """path (as given) -> SHA-256 of its content, sorted by path; a folder (a DICOM series)
+    gets one digest over its files' names and digests."""
+    out = {}
+    for path in sorted({str(p) for p in paths}):
+        if Path(path).is_dir():
+            files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+            text = "".join(f"{f.relative_to(path).as_posix()}:{file_sha256(f)}\n" for f in files)
+            out[path] = hashlib.sha256(text.encode()).hexdigest()
+        else:
+            out[path] = file_sha256(path)
+    return out
+
+
+def digest(sums: dict[str, str]) -> str:
+    """One SHA-256 over a checksums mapping (names and contents)."""
+    return hashlib.sha256(canonical(sums).encode()).hexdigest()
+
+
+def package_versions(names=PACKAGES) -> dict[str, str]:
+    """Installed version of each named package (those not installed are left out)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_state(directory) -> dict:
+    """The commit checked out in ``directory`` and whether tracked files differ from it;
+    empty when it is not a git checkout (an unpacked release) or git is missing."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": commit, "dirty": dirty}
+
+
+def platform_info() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+    }
+
+
+def build(config: dict, inputs, code_dir) -> dict:
+    """The manifest of a study: ``config`` (resolved, defaults filled in), checksums of the
+    ``inputs`` (files or folders), package versions, the git state of ``code_dir``, the
+    platform, and the digests that summarise them."""
+    sums = checksums(inputs)
+    return {
+        "study": config.get("study"),
+        "config_sha256": config_hash(config),
+        "inputs_sha256": digest(sums),
+        "git": git_state(code_dir),
+        "packages": package_versions(),
+        "platform": platform_info(),
+        "config": json.loads(canonical(config)),
+        "inputs": sums,
+    }
+
+
+def write(manifest: dict, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read(path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,56 @@
+"""The study manifest: config hash, input checksums, git state, versions."""
+
+import hashlib
+import subprocess
+
+import numpy as np
+
+from radiotx import manifest
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    a = {"study": "s", "cv": {"outer_folds": 5, "inner_folds": 3}}
+    b = {"cv": {"inner_folds": 3, "outer_folds": 5}, "study": "s"}
+    assert manifest.config_hash(a) == manifest.config_hash(b)
+    assert manifest.config_hash(a) != manifest.config_hash({**a, "seed": 1})
+
+
+def test_checksums_of_files_and_series_folders(tmp_path):
+    (tmp_path / "a.tsv").write_text("x\t1\n", encoding="utf-8")
+    series = tmp_path / "series"
+    series.mkdir()
+    (series / "1.dcm").write_bytes(b"slice one")
+    (series / "2.dcm").write_bytes(b"slice two")
+    sums = manifest.checksums([tmp_path / "a.tsv", series, tmp_path / "a.tsv"])
+    assert list(sums) == [str(tmp_path / "a.tsv"), str(series)]
+    assert sums[str(tmp_path / "a.tsv")] == hashlib.sha256(b"x\t1\n").hexdigest()
+    before = manifest.digest(sums)
+    (series / "2.dcm").write_bytes(b"slice 2")  # one changed slice changes the series
+    after = manifest.checksums([tmp_path / "a.tsv", series])
+    assert after[str(series)] != sums[str(series)] and manifest.digest(after) != before
+
+
+def test_git_state_reports_the_commit_and_uncommitted_changes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "f.py").write_text("a = 1\n", encoding="utf-8")
+    git("add", "f.py")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "one")
+    state = manifest.git_state(tmp_path)
+    assert len(state["commit"]) == 40 and state["dirty"] is False
+    (tmp_path / "f.py").write_text("a = 2\n", encoding="utf-8")
+    assert manifest.git_state(tmp_path)["dirty"] is True
+    assert manifest.git_state(tmp_path / "f.py") == {}  # not a checkout: nothing claimed
+
+
+def test_build_and_round_trip(tmp_path):
+    data = tmp_path / "clinical.tsv"
+    data.write_text("patient_id\tage\nP1\t60\n", encoding="utf-8")
+    built = manifest.build({"study": "s", "seed": 42}, [data], tmp_path)
+    assert built["packages"]["numpy"] == np.__version__
+    assert built["config"] == {"study": "s", "seed": 42} and built["git"] == {}
+    assert built["inputs"] == {str(data): manifest.file_sha256(data)}
+    manifest.write(built, tmp_path / "results" / "manifest.json")
+    assert manifest.read(tmp_path / "results" / "manifest.json") == built
