@@ -256,6 +256,30 @@ def test_the_mlflow_ui_shows_the_demo_runs(study, tmp_path):
         browse(f"{listing}/{fused.info.run_id}", f"--screenshot={ARTIFACTS / 'mlflow-ui-run.png'}")
 
 
+def report_results(html: str) -> dict[str, str]:
+    """The text of every result embedded in a Snakemake HTML report, by path."""
+    import base64
+
+    pattern = r'"([^"]+)": \{"name": .*?"data_uri": "data:[^"]*?;base64,([^"]+)"'
+    found = re.finditer(pattern, html)
+    return {m[1]: base64.b64decode(m[2]).decode("utf-8", "replace") for m in found}
+
+
+def test_html_report_has_methods_results_checklist_and_cohort(study):
+    snakemake(study["dir"], "--report", "report.html")
+    html = (study["dir"] / "report.html").read_text(encoding="utf-8")
+    assert study["config"]["study"] in html  # the methods, filled in from the config
+    assert "Nested cross-validation: 4 stratified outer folds" in html
+    results = report_results(html)
+    summary = results["results/summary.html"]
+    assert "<table>" in summary and "Fusion against single modalities" in summary
+    assert "Reporting checklist" in summary and "Events per candidate feature" in summary
+    assert "Availability patterns" in results["results/cohort.html"]
+    figures = [path for path in results if path.endswith(".png")]
+    assert any(path.endswith("strategies.png") for path in figures)
+    assert any(path.endswith("/plots/calibration.png") for path in figures)
+
+
 def test_second_run_does_nothing(study):
     dry = snakemake(study["dir"], "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -446,10 +446,12 @@ def summary_markdown(
     table: pd.DataFrame,
     title: str = "Model performance summary",
     comparisons: dict[str, str] | None = None,
+    appendix: str = "",
 ) -> str:
     """Markdown report: title, how to read it, one ranked table per endpoint, each with a
     warning about the optimism of its best row and, for a study with fusion pipelines, its
-    ``comparisons`` section (endpoint -> markdown, see :func:`comparison_markdown`)."""
+    ``comparisons`` section (endpoint -> markdown, see :func:`comparison_markdown`); then
+    the ``appendix`` (the reporting checklist)."""
     comparisons = comparisons or {}
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
@@ -469,6 +471,8 @@ def summary_markdown(
             parts.append(comparisons[endpoint])
     if table.empty:
         parts.append("_No models were evaluated._")
+    if appendix:
+        parts.append(appendix)
     return "\n\n".join(parts) + "\n"
 
 
@@ -477,10 +481,70 @@ def write_summary(
     tsv_path: str | Path,
     md_path: str | Path,
     comparisons: dict[str, str] | None = None,
+    appendix: str = "",
 ) -> None:
     """Write the summary table as TSV and as a readable markdown report."""
     for path in (tsv_path, md_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(tsv_path, sep="\t", index=False)
-    markdown = summary_markdown(table, comparisons=comparisons)
+    markdown = summary_markdown(table, comparisons=comparisons, appendix=appendix)
     Path(md_path).write_text(markdown, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- HTML pages
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 80em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+tr:nth-child(even) td { background: #fafafa; }
+"""
+
+
+def html_page(markdown_text: str, title: str) -> str:
+    """A standalone HTML page of a markdown text (tables included), for the Snakemake
+    report, which shows HTML but only offers other text files for download."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def cohort_markdown(availability: pd.DataFrame, qa: dict[str, pd.DataFrame]) -> str:
+    """The cohort page: patients per modality and per availability pattern, and each
+    modality's quality-control table (``qa``: modality -> table with a status column)."""
+    patterns = availability.apply(lambda r: "+".join(c for c in availability if r[c]), axis=1)
+    counts = patterns.replace("", "none").value_counts()
+    parts = [
+        "# Cohort and quality control",
+        f"{len(availability)} patients.",
+        pipe_table(
+            ["Modality", "Patients"], [[m, int(availability[m].sum())] for m in availability]
+        ),
+        "## Availability patterns",
+        pipe_table(["Modalities", "Patients"], [[k, int(v)] for k, v in counts.items()]),
+    ]
+    for name, table in qa.items():
+        status = table["status"].value_counts()
+        parts += [
+            f"## Quality control: {name}",
+            ", ".join(f"{k}: {v}" for k, v in status.items()),
+            pipe_table(
+                [str(table.index.name or "patient_id"), *map(str, table.columns)],
+                [
+                    [i, *map(_qa_cell, row)]
+                    for i, row in zip(table.index, table.values, strict=True)
+                ],
+            ),
+        ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _qa_cell(value):
+    if isinstance(value, float):
+        return MISSING if math.isnan(value) else f"{value:.4g}"
+    return value

@@ -158,23 +158,17 @@ def demo_files():
 
 
 def study_inputs():
-    """Every input file of the study, for its manifest: the patient sheet, the patients'
-    files that exist or the demo generator makes (a missing one fails its patient's QA
-    instead), the clinical and feature tables, the expression matrix and the gene sets.
-    """
-    made = set(demo_files())
-    files = [
-        path
-        for column in ("image", "mask", "rnaseq")
-        for path in SHEET[column]
-        if path and (path in made or os.path.exists(path))
-    ]
+    """Every input file of the study, for its manifest: the patient sheet and its patients'
+    files, the clinical and feature tables, the expression matrix and the gene sets, those
+    that exist or the demo generator makes (a missing patient file fails that patient's QA
+    instead)."""
+    files = [path for column in ("image", "mask", "rnaseq") for path in SHEET[column]]
     files += [config["clinical"]["table"], *(t["path"] for t in TABLES.values())]
-    files += [MATRIX] if MATRIX else []
-    sets = config["rnaseq"]["preprocess"]["gene_sets"]
-    files += [sets] if sets and not sets.startswith("package:") else []
+    files += [MATRIX, config["rnaseq"]["preprocess"]["gene_sets"]]
     files += [] if GENERATED_SHEET else [SHEET_FILE]
-    return sorted(set(files))
+    return sorted(
+        {path for path in files if path and (path in GENERATED or os.path.exists(path))}
+    )
 
 
 def rnaseq_file(wildcards):

@@ -5,10 +5,13 @@ rule summary:
         holdout=holdout_files(),
         tests=comparison_files("tests.tsv"),
         contributions=comparison_files("contributions.tsv"),
+        availability="results/availability.tsv",
+        manifest="results/manifest.json",
     output:
         tsv="results/summary.tsv",
-        md=report(
-            "results/summary.md",
+        md="results/summary.md",
+        html=report(
+            "results/summary.html",
             caption="../report/summary.rst",
             category="Summary",
         ),
@@ -16,6 +19,8 @@ rule summary:
         "logs/summary.log",
     conda:
         ENV
+    params:
+        config=config,
     script:
         "../scripts/summary.py"
 
@@ -90,3 +95,22 @@ rule manifest:
         code=str(Path(workflow.basedir).parent),
     script:
         "../scripts/manifest.py"
+
+
+rule cohort_page:
+    input:
+        availability="results/availability.tsv",
+        radiomics="results/qa/radiomics.tsv",
+        rnaseq="results/qa/rnaseq.tsv",
+    output:
+        report(
+            "results/cohort.html",
+            caption="../report/cohort.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/cohort_page.log",
+    conda:
+        ENV
+    script:
+        "../scripts/cohort_page.py"

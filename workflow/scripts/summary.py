@@ -1,13 +1,15 @@
-"""Ranked results table of every model job, with the fusion comparison of each endpoint."""
+"""Ranked results table of every model job, with the fusion comparison of each endpoint
+and the reporting checklist."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from radiotx import logs, report
+from radiotx import checklist, logs, manifest, report
 
 logs.to_file(snakemake.log[0])
-table = report.summary_table(report.load_metrics(Path(p).parent for p in snakemake.input.metrics))
+metrics = report.load_metrics(Path(p).parent for p in snakemake.input.metrics)
+table = report.summary_table(metrics)
 comparisons = {
     Path(tests).parent.name: report.comparison_markdown(
         pd.read_csv(tests, sep="\t"), pd.read_csv(contributions, sep="\t")
@@ -16,4 +18,14 @@ comparisons = {
         snakemake.input.tests, snakemake.input.contributions, strict=True
     )
 }
-report.write_summary(table, snakemake.output.tsv, snakemake.output.md, comparisons)
+rows = checklist.items(
+    snakemake.params.config,
+    metrics,
+    pd.read_csv(snakemake.input.availability, sep="\t", index_col=0),
+    manifest.read(snakemake.input.manifest),
+)
+report.write_summary(
+    table, snakemake.output.tsv, snakemake.output.md, comparisons, checklist.markdown(rows)
+)
+markdown = Path(snakemake.output.md).read_text(encoding="utf-8")
+Path(snakemake.output.html).write_text(report.html_page(markdown, "Summary"), encoding="utf-8")
