@@ -280,6 +280,49 @@ def test_html_report_has_methods_results_checklist_and_cohort(study):
     assert any(path.endswith("/plots/calibration.png") for path in figures)
 
 
+def test_predict_scores_new_patients_as_the_workflow_did(study, tmp_path):
+    from radiotx import cohort, experiment
+
+    results = study["dir"] / "results"
+    sheet = pd.read_csv(study["dir"] / "config/patients.tsv", sep="\t", keep_default_na=False)
+    new = sheet.iloc[:6].copy()
+    for column in ("image", "mask", "rnaseq"):  # the new patients' files, anywhere
+        new[column] = [str(study["dir"] / path) if path else "" for path in new[column]]
+    bad = new["patient_id"].iloc[1]
+    new.loc[new.index[1], "mask"] = str(tmp_path / "lost_mask.nii.gz")
+    new.to_csv(tmp_path / "new.tsv", sep="\t", index=False)
+    clinical = pd.read_csv(study["dir"] / study["config"]["clinical"]["table"], sep="\t")
+    clinical = clinical.drop(columns=["response", "death", "os_months"])  # no outcomes yet
+    clinical.to_csv(tmp_path / "clinical.tsv", sep="\t", index=False)
+    mdata = cohort.read(results / "cohort.h5mu")
+    for pipeline, modalities in (
+        ("fusion", ["radiomics", "rnaseq", "clinical"]),
+        ("radiomics", ["radiomics"]),
+    ):
+        model = results / f"models/response/{pipeline}/selected/model.joblib"
+        if not model.exists():
+            model = results / f"models/response/{pipeline}/logreg/model.joblib"
+        out = tmp_path / f"{pipeline}.tsv"
+        run = subprocess.run(
+            [sys.executable, "-m", "radiotx.cli", "predict", str(model), "--patients",
+             str(tmp_path / "new.tsv"), "--clinical", str(tmp_path / "clinical.tsv"),
+             "--out", str(out)],
+            capture_output=True, encoding="utf-8",
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        table = pd.read_csv(out, sep="\t", keep_default_na=False).set_index("patient_id")
+        assert list(table.index) == list(new["patient_id"])
+        assert f"patient {bad}" in table.at[bad, "problem"] and "Fix:" in table.at[bad, "problem"]
+        good = [p for p in table.index if p != bad and table.at[p, "problem"] == ""]
+        # the workflow's own features of these patients give the same probabilities
+        X, _, _ = experiment.design_matrix(mdata, modalities, "response", good)
+        expected = joblib.load(model).predict_proba(X)[:, 1]
+        assert table.loc[good, "p_positive"].to_numpy(float) == pytest.approx(expected, abs=1e-9)
+        assert np.allclose(table.loc[good, ["p_negative", "p_positive"]].sum(axis=1), 1)
+        scored = table.at[bad, "p_positive"] != ""
+        assert scored == (pipeline == "fusion")  # a fusion scores it with its other modalities
+
+
 def test_second_run_does_nothing(study):
     dry = snakemake(study["dir"], "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -45,6 +45,7 @@ rule track:
     params:
         tracking_uri=config["mlflow"]["tracking_uri"],
         pseudonymise=config["mlflow"]["pseudonymise"],
+        register=config["mlflow"]["register"],
         study=config["study"],
         config=config,
     script:

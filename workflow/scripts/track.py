@@ -19,5 +19,6 @@ result = track.log_study(
     tags={"mlflow.source.name": "radiotx workflow", **track.manifest_tags(study)},
     artifacts=[*snakemake.input.summary, snakemake.input.manifest, *snakemake.input.config],
     pseudonym_key=key,
+    register=p.register,
 )
 Path(snakemake.output[0]).write_text(json.dumps(result, indent=2), encoding="utf-8")
