@@ -123,6 +123,9 @@ def test_outputs_and_ranked_summary(study):
     assert availability["clinical"].all() and not availability["rnaseq"].all()
     predictions = pd.read_csv(results / "models/response/fusion/late/predictions.tsv", sep="\t")
     assert len(predictions) == predictions["patient_id"].nunique() == N_PATIENTS
+    # one log per job; a model job says how large its inner-CV search was
+    log = (study["dir"] / "logs/models/response/fusion/outer/r0f0.log").read_text(encoding="utf-8")
+    assert re.search(r"inner CV of \d+ patients: \d+ candidate pipelines x 3 splits", log)
 
 
 def test_fusion_strategies_are_compared_with_the_single_modalities(study):

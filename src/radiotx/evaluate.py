@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +16,8 @@ from scipy.stats import t as t_dist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
+
+log = logging.getLogger(__name__)
 
 METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier")
 
@@ -419,6 +423,12 @@ def tune_each(
         }
     names = list(spaces)
     owner = np.repeat(names, [len(ParameterGrid(spaces[name])) for name in names])
+    n_splits = cv.get_n_splits() if hasattr(cv, "get_n_splits") else len(cv)
+    log.info(
+        "inner CV of %d patients: %d candidate pipelines x %d splits = %d fits (%s)",
+        len(X), len(owner), n_splits, len(owner) * n_splits, ", ".join(names),
+    )  # fmt: skip
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="radiotx-cache-") as cache, _quiet_search():
         cached = clone(pipeline).set_params(memory=cache)
         search = GridSearchCV(
@@ -443,6 +453,7 @@ def tune_each(
     if union:
         # the first of the best, as GridSearchCV ranks ties
         chosen[union] = chosen[names[int(np.argmax([chosen[n].inner_score for n in names]))]]
+    log.info("inner CV done in %.1f s", time.perf_counter() - started)
     return chosen
 
 
