@@ -12,7 +12,5 @@ qa = {
     for name in ("radiomics", "rnaseq")
 }
 qa = {name: table for name, table in qa.items() if len(table)}
-text = report.cohort_markdown(
-    pd.read_csv(snakemake.input.availability, sep="\t", index_col=0), qa
-)
+text = report.cohort_markdown(pd.read_csv(snakemake.input.availability, sep="\t", index_col=0), qa)
 Path(snakemake.output[0]).write_text(report.html_page(text, "Cohort"), encoding="utf-8")
