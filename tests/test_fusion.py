@@ -190,6 +190,8 @@ def test_a_fusion_pipeline_chooses_its_strategy_in_the_inner_cv():
         assert inner[strategy][fold] == pytest.approx(best)
     refit = job.refit()
     assert fusion.strategy_of(refit["late"]) == "late"
+    for name, model in refit.items():  # the columns a final model needs, for its signature
+        assert list(model.feature_names_in_) == list(job.X.columns), name
     scores = evaluate.scores(refit["selected"], job.X)
     assert len(scores) == len(job.X)
 

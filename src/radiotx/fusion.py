@@ -98,6 +98,12 @@ def _choice(value, modality):
     return value[modality] if isinstance(value, dict) else value
 
 
+def _record_columns(estimator, X: pd.DataFrame) -> None:
+    """The fitted-attribute convention of scikit-learn: the columns seen in ``fit``."""
+    estimator.feature_names_in_ = np.asarray(X.columns, dtype=object)
+    estimator.n_features_in_ = X.shape[1]
+
+
 class _PerModality(ClassifierMixin, BaseEstimator):
     """Shared machinery of late fusion and stacking: one member per modality fitted on the
     patients who have it, and its internal out-of-fold probabilities."""
@@ -105,6 +111,7 @@ class _PerModality(ClassifierMixin, BaseEstimator):
     def _fit_members(self, X, y):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"{type(self).__name__} needs a DataFrame with the blocks' columns")
+        _record_columns(self, X)
         self.label_encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.label_encoder_.classes_
         codes = self.label_encoder_.transform(np.asarray(y))
@@ -355,6 +362,7 @@ class MultipleKernel(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("MultipleKernel needs a DataFrame with the blocks' columns")
+        _record_columns(self, X)
         self.label_encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.label_encoder_.classes_
         codes = self.label_encoder_.transform(np.asarray(y))
