@@ -321,7 +321,8 @@ def test_predict_scores_new_patients_as_the_workflow_did(study, tmp_path):
         X, _, _ = experiment.design_matrix(mdata, modalities, "response", good)
         expected = joblib.load(model).predict_proba(X)[:, 1]
         assert table.loc[good, "p_positive"].to_numpy(float) == pytest.approx(expected, abs=1e-9)
-        assert np.allclose(table.loc[good, ["p_negative", "p_positive"]].sum(axis=1), 1)
+        probabilities = table.loc[good, ["p_negative", "p_positive"]].astype(float)
+        assert np.allclose(probabilities.sum(axis=1), 1)
         scored = table.at[bad, "p_positive"] != ""
         assert scored == (pipeline == "fusion")  # a fusion scores it with its other modalities
 

@@ -73,29 +73,33 @@ def extract(
     return frames, problems
 
 
-def design(frames: dict[str, pd.DataFrame], columns, config: dict) -> pd.DataFrame:
+def design(frames: dict[str, pd.DataFrame], columns, config: dict, patients) -> pd.DataFrame:
     """The design matrix of the model's ``columns`` (``modality:feature``). Clinical
     categories become the training cohort's indicators (a level the training cohort never
     had is all zeros); a feature a patient lacks is NaN, which the model imputes as it did
-    in training."""
-    out = pd.DataFrame(index=next(iter(frames.values())).index if frames else [])
+    in training. One row per patient of ``patients``."""
+    index = pd.Index(patients, name="patient_id")
+    frames = {name: frame.reindex(index) for name, frame in frames.items()}
     categorical = set(config["clinical"]["categorical"])
+    missing = pd.Series(np.nan, index=index)
+    out = {}
     for column in columns:
         modality, feature = column.split(models.SEPARATOR, 1)
         frame = frames.get(modality)
+        variable, _, level = feature.partition("=")
         if frame is None or frame.empty:
-            out[column] = np.nan
-        elif modality == "clinical" and "=" in feature and feature.split("=")[0] in categorical:
-            variable, level = feature.split("=", 1)
-            values = frame[variable].astype("string") if variable in frame else None
-            out[column] = (
-                np.nan if values is None else (values == level).astype(float).where(values.notna())
-            )
+            out[column] = missing
+        elif modality == "clinical" and level and variable in categorical:
+            if variable in frame:
+                values = frame[variable].astype("string")
+                out[column] = (values == level).astype(float).where(values.notna())
+            else:
+                out[column] = missing
         elif feature in frame:
             out[column] = pd.to_numeric(frame[feature], errors="coerce")
         else:
-            out[column] = np.nan
-    return out
+            out[column] = missing
+    return pd.DataFrame(out, index=index, columns=list(columns))
 
 
 def predict(
@@ -129,7 +133,7 @@ def predict(
         for name, path in (table_paths or {}).items()
     }
     frames, problems = extract(sheet, config, base, modalities, clinical, tables)
-    X = design(frames, model.feature_names_in_, config)
+    X = design(frames, model.feature_names_in_, config, sheet.index)
     blocks = {m: [c for c in X.columns if c.startswith(m + models.SEPARATOR)] for m in modalities}
     has = pd.DataFrame({m: X[cols].notna().any(axis=1) for m, cols in blocks.items()})
     scorable = has.any(axis=1) if len(modalities) > 1 else has.all(axis=1)
