@@ -222,7 +222,16 @@ def qa_settings():
     }
 
 
-GENERATED = set(demo_files()) if "demo" in config else set()
+# the files the demo generator writes (absent before its first run)
+GENERATED = (
+    {
+        *demo_files(),
+        config["clinical"]["table"],
+        f"{config['demo']['outdir']}/gene_sets.gmt",
+    }
+    if "demo" in config
+    else set()
+)
 
 
 def feature_files(modality):
