@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -294,18 +295,17 @@ def test_a_study_is_logged_to_a_remote_tracking_server(study, tmp_path):
 def test_final_models_are_mlflow_models_with_a_signature(study):
     run_id = study["info"]["child_run_ids"]["response/radiomics/logreg"]
     client = mlflow.MlflowClient(study["uri"])
-    mlflow.set_tracking_uri(study["uri"])
-    logged = mlflow.search_logged_models(
-        experiment_ids=[study["info"]["experiment_id"]], output_format="list"
-    )
+    logged = client.search_logged_models(experiment_ids=[study["info"]["experiment_id"]])
     model_info = next(m for m in logged if m.source_run_id == run_id)
-    loaded = mlflow.pyfunc.load_model(model_info.model_uri)
+    loaded = mlflow.pyfunc.load_model(model_info.artifact_location)
     names = [c.name for c in loaded.metadata.get_input_schema().inputs]
     assert names == ["radiomics:a", "radiomics:b", "c"]
     local = joblib.load(study["dirs"][0] / "model.joblib")
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 3)), columns=names)
     assert np.allclose(np.asarray(loaded.predict(X)), local.predict_proba(X))
     assert client.search_registered_models() == []  # not registered unless asked
+    # logging the model leaves no tracking URI behind for later processes to inherit
+    assert "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_headline_models_are_registered_when_asked(study):

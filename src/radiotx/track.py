@@ -325,21 +325,34 @@ def _log_final_model(client: MlflowClient, run_id: str, path: Path, register_as)
     else:
         classes = model.meta.get("classes") or {"0": "negative", "1": "positive"}
         outputs = Schema([ColSpec("double", f"p_{name}") for name in classes.values()])
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(client.tracking_uri)
+    with _global_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=ModelSignature(inputs=inputs, outputs=outputs),
+            pip_requirements=[f"radiotx=={radiotx.__version__}"],
+            pyfunc_predict_fn="predict" if model.survival else "predict_proba",
+            serialization_format="cloudpickle",
+            registered_model_name=register_as,
+        )
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's model logging works through its global tracking URI, which it also copies
+    into the MLFLOW_TRACKING_URI environment variable (inherited by every subprocess): set
+    it for the duration only, then restore both."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, environment = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
     try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=ModelSignature(inputs=inputs, outputs=outputs),
-                pip_requirements=[f"radiotx=={radiotx.__version__}"],
-                pyfunc_predict_fn="predict" if model.survival else "predict_proba",
-                serialization_format="cloudpickle",
-                registered_model_name=register_as,
-            )
+        yield
     finally:
         mlflow.set_tracking_uri(previous)
+        if environment is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
 
 
 def _log_fold_run(client, experiment_id, model_run_id, fold, study_tags, model_name, wildcards):
