@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from radiotx.report import MISSING, pipe_table
+from radiotx.report import MISSING, headline_models, pipe_table
 
 HEADER = ["Item", "Guideline", "From this run"]
 
@@ -19,20 +19,6 @@ def _fmt(value, digits=2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def _headline(metrics: list[dict]) -> list[dict]:
-    """The model reported for each endpoint and pipeline: its ``selected`` model, or its
-    only one."""
-    by_pair: dict[tuple, list[dict]] = {}
-    for m in metrics:
-        by_pair.setdefault((m["endpoint"], m["pipeline"]), []).append(m)
-    out = []
-    for models in by_pair.values():
-        chosen = [m for m in models if m["classifier"] == "selected"] or models[:1]
-        if chosen[0]["classifier"] == "selected" or len(models) == 1:
-            out.append(chosen[0])
-    return sorted(out, key=lambda m: (m["endpoint"], m["pipeline"]))
 
 
 def _cohort(availability: pd.DataFrame) -> str:
@@ -97,7 +83,7 @@ def _holdout(config: dict, metrics: list[dict]) -> str:
             "none: no patients were locked away; every estimate is internal (nested CV), "
             "external validation is still needed"
         )
-    scored = [m for m in _headline(metrics) if m.get("holdout")]
+    scored = [m for m in headline_models(metrics) if m.get("holdout")]
     parts = [
         f"{m['endpoint']} / {m['pipeline']}: AUC "
         f"{_fmt((m['holdout'].get('metrics') or {}).get('roc_auc'))} "
@@ -194,7 +180,7 @@ def items(
     config: dict, metrics: list[dict], availability: pd.DataFrame, manifest: dict
 ) -> list[list[str]]:
     """[item, guideline reference, answer] rows of the checklist."""
-    headline = _headline(metrics)
+    headline = headline_models(metrics)
     model = config["model"]
     radiomics = config.get("radiomics") or {}
     stability = radiomics.get("stability") or {}

@@ -27,11 +27,6 @@ def _resolve(path, base: Path) -> str:
     return str(path if path.is_absolute() else base / path)
 
 
-def _qa_settings(config: dict) -> qa.Settings:
-    section = config["radiomics"]
-    return qa.Settings(label=section["label"], roi=section["roi"] or None, **section["qa"])
-
-
 def extract(
     sheet: pd.DataFrame, config: dict, base: Path, modalities, clinical=None, tables=None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
@@ -51,7 +46,10 @@ def extract(
         return pd.DataFrame.from_dict(rows, orient="index")
 
     if "radiomics" in modalities:
-        params, settings = _resolve(config["radiomics"]["params"], base), _qa_settings(config)
+        params, settings = (
+            _resolve(config["radiomics"]["params"], base),
+            qa.Settings.from_config(config["radiomics"]),
+        )
         frames["radiomics"] = each_patient(
             "radiomics", "mask", lambda p: radiomics.extract(
                 sheet.at[p, "image"], sheet.at[p, "mask"], params, p, settings=settings

@@ -220,6 +220,20 @@ def _summary_row(m: dict) -> dict:
     return row
 
 
+def headline_models(metrics: list[dict]) -> list[dict]:
+    """The model reported for each endpoint and pipeline: its ``selected`` model, or its
+    only one (a pipeline with several models and no ``selected`` has none)."""
+    by_pair: dict[tuple, list[dict]] = {}
+    for m in metrics:
+        by_pair.setdefault((m["endpoint"], m["pipeline"]), []).append(m)
+    out = []
+    for models in by_pair.values():
+        chosen = [m for m in models if m["classifier"] == "selected"] or models[:1]
+        if chosen[0]["classifier"] == "selected" or len(models) == 1:
+            out.append(chosen[0])
+    return sorted(out, key=lambda m: (m["endpoint"], m["pipeline"]))
+
+
 def summary_table(metrics: list[dict]) -> pd.DataFrame:
     """One row per model, ranked within endpoint by pooled ROC AUC (ties: balanced
     accuracy), or by C-index for survival endpoints."""

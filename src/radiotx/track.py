@@ -36,7 +36,7 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
-from radiotx.report import METRICS, load_metrics
+from radiotx.report import METRICS, headline_models, load_metrics
 
 REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
 # logged as they are; predictions.tsv with pseudonyms when asked, model.joblib as an MLflow model
@@ -231,17 +231,6 @@ def _best_auc(metrics: list[dict], timestamp: int) -> list[Metric | None]:
         _metric(f"best_roc_auc.{ep}" if several else "best_roc_auc", auc, timestamp)
         for ep, auc in best.items()
     ]
-
-
-def _headline_models(metrics: list[dict]) -> set[tuple[str, str, str]]:
-    models: dict[tuple[str, str], list[str]] = {}
-    for m in metrics:
-        models.setdefault((m["endpoint"], m["pipeline"]), []).append(m["classifier"])
-    return {
-        (endpoint, pipeline, "selected" if "selected" in names else names[0])
-        for (endpoint, pipeline), names in models.items()
-        if "selected" in names or len(names) == 1
-    }
 
 
 def _model_key(m: dict, several_endpoints: bool) -> str:
@@ -483,7 +472,10 @@ def log_study(
                     ]
                 )
             names = None if pseudonym_key is None else pseudonyms(sorted(ids), pseudonym_key)
-            headline = _headline_models(metrics) if register else set()
+            headline = {
+                (m["endpoint"], m["pipeline"], m["classifier"])
+                for m in (headline_models(metrics) if register else [])
+            }
             children = {}
             for key, d, m in zip(keys, dirs, metrics, strict=True):
                 where = (m["endpoint"], m["pipeline"], m["classifier"])

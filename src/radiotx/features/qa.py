@@ -32,6 +32,11 @@ class Settings:
     resample_mask: bool = False
     tolerance: float = 1e-3  # mm for spacing/origin, unitless for direction cosines
 
+    @classmethod
+    def from_config(cls, radiomics: dict) -> Settings:
+        """From the config's radiomics section."""
+        return cls(label=radiomics["label"], roi=radiomics["roi"] or None, **radiomics["qa"])
+
 
 def is_label_image(path) -> bool:
     name = str(path).lower()
