@@ -67,7 +67,9 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    sheet = demo.patient_sheet(config["demo"]["outdir"], n_patients, seed=config["seed"])
+    sheet = demo.patient_sheet(
+        config["demo"]["outdir"], n_patients, config["seed"], config["demo"]["rnaseq_missing"]
+    )
     sheet.to_csv(workdir / config["patients"], sep="\t", index=False)
     return config
 

@@ -212,6 +212,12 @@ def radiomics_resources():
 RADIOMICS_RESOURCES = radiomics_resources()
 
 
+def retry_memory(mb):
+    """Resource function: `mb` on the first attempt, doubled on every retry, so that a job a
+    cluster killed for memory is resubmitted (profile `retries`) with more."""
+    return lambda wildcards, attempt: mb * 2 ** (attempt - 1)
+
+
 def qa_settings():
     """The Settings of radiotx.features.qa, from the config."""
     radiomics = config["radiomics"]

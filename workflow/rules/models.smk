@@ -12,7 +12,7 @@ rule outer_fold:
     conda:
         ENV
     resources:
-        mem_mb=4000,
+        mem_mb=retry_memory(4000),
     params:
         modalities=lambda wildcards: modalities_of(wildcards.pipeline),
         settings=lambda wildcards: modelling_settings(wildcards.pipeline),
@@ -32,7 +32,7 @@ rule refit:
     conda:
         ENV
     resources:
-        mem_mb=4000,
+        mem_mb=retry_memory(4000),
     params:
         modalities=lambda wildcards: modalities_of(wildcards.pipeline),
         settings=lambda wildcards: modelling_settings(wildcards.pipeline),
@@ -109,7 +109,7 @@ rule permutation:
     conda:
         ENV
     resources:
-        mem_mb=4000,
+        mem_mb=retry_memory(4000),
     params:
         modalities=lambda wildcards: modalities_of(wildcards.pipeline),
         settings=lambda wildcards: modelling_settings(wildcards.pipeline),
@@ -151,7 +151,7 @@ rule learning_curve:
     conda:
         ENV
     resources:
-        mem_mb=4000,
+        mem_mb=retry_memory(4000),
     params:
         modalities=lambda wildcards: modalities_of(wildcards.pipeline),
         settings=lambda wildcards: modelling_settings(wildcards.pipeline),

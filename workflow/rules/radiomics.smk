@@ -32,7 +32,7 @@ rule radiomics:
     conda:
         ENV
     resources:
-        mem_mb=RADIOMICS_RESOURCES["mem_mb"],
+        mem_mb=retry_memory(RADIOMICS_RESOURCES["mem_mb"]),
         runtime=RADIOMICS_RESOURCES["runtime"],
     params:
         settings=qa_settings(),
@@ -72,7 +72,7 @@ rule radiomics_perturbed:
     conda:
         ENV
     resources:
-        mem_mb=RADIOMICS_RESOURCES["mem_mb"],
+        mem_mb=retry_memory(RADIOMICS_RESOURCES["mem_mb"]),
         runtime=lambda wildcards: RADIOMICS_RESOURCES["runtime"]
         * len(config["radiomics"]["stability"]["perturbations"]),
     params:
