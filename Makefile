@@ -1,19 +1,31 @@
 # Two entry points: `make demo` (set up, then run the workflow on the demo cohort) and
-# `make test` (set up, then run the test suite). Set-up is idempotent and re-runs when
-# pyproject.toml changes.
+# `make test` (set up, then run the test suite). Set-up installs the exact versions of
+# envs/requirements.lock; it is idempotent and re-runs when the lock or pyproject.toml
+# changes. `make lock` re-pins the lock to what .venv holds.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LOCK   := envs/requirements.lock
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup browser demo test lint ui clean
+.PHONY: setup lock browser demo test lint ui clean
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Every package radiotx needs (with the slurm and dev extras), transitively, pinned to the
+# versions installed in .venv, which the tests ran on (uv resolves; Linux, Python 3.11).
+# After changing pyproject.toml's dependencies: pip install -e '.[slurm,dev]', test, lock.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable > $(VENV)/installed.txt
+	$(BIN)/uv pip compile pyproject.toml --extra slurm --extra dev --python-version 3.11 \
+	  --constraint $(VENV)/installed.txt --no-annotate --custom-compile-command "make lock" \
+	  --output-file $(LOCK)
 
 demo: setup
 	$(BIN)/snakemake --profile profiles/default

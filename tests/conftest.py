@@ -59,6 +59,18 @@ def demo_sheet(demo_cohort) -> pd.DataFrame:
     return demo_cohort[1]
 
 
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory) -> Path:
+    """The small study of test_workflow.write_small_study, run once with 2 cores; tests
+    compare other runs with it and must not change it."""
+    from test_workflow import snakemake, write_small_study
+
+    workdir = tmp_path_factory.mktemp("small-study")
+    write_small_study(workdir)
+    snakemake(workdir)
+    return workdir
+
+
 @contextlib.contextmanager
 def mlflow_server(backend_uri: str, workdir: Path, timeout: float = 90):
     """A real MLflow tracking server (and UI) on a free localhost port, serving

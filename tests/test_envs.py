@@ -1,7 +1,9 @@
-"""The environment files an HPC user creates (envs/) agree with pyproject.toml."""
+"""The environment files (envs/) agree with pyproject.toml, and the lock with the
+environment the tests run in."""
 
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -16,10 +18,13 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def declared() -> dict[str, Requirement]:
-    """pyproject's dependencies and the `slurm` extra, by canonical name."""
+def declared(*extras: str) -> dict[str, Requirement]:
+    """pyproject's dependencies and those of the `slurm` extra (and of ``extras``), by
+    canonical name."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    requirements = [*project["dependencies"], *project["optional-dependencies"]["slurm"]]
+    requirements = [*project["dependencies"]]
+    for extra in ("slurm", *extras):
+        requirements += project["optional-dependencies"][extra]
     return {canonical(Requirement(text).name): Requirement(text) for text in requirements}
 
 
@@ -32,8 +37,8 @@ def pins(lines: list[str], separator: str) -> dict[str, str]:
     return pinned
 
 
-def requirements_file() -> dict[str, str]:
-    text = (REPO / "envs" / "requirements.txt").read_text(encoding="utf-8")
+def requirements_file(name: str = "requirements.txt") -> dict[str, str]:
+    text = (REPO / "envs" / name).read_text(encoding="utf-8")
     lines = [line.split("#")[0].strip() for line in text.splitlines()]
     return pins([line for line in lines if line], "==")
 
@@ -72,3 +77,24 @@ def test_the_workflow_rules_use_the_conda_environment():
         text = path.read_text(encoding="utf-8")
         rules = re.findall(r"^\s*rule \w+:", text, flags=re.MULTILINE)
         assert len(rules) == len(re.findall(r"^\s+conda:\n\s+ENV$", text, re.MULTILINE)), path
+
+
+def test_the_lock_pins_every_dependency_as_the_requirements_do():
+    lock, wanted = requirements_file("requirements.lock"), declared("dev")
+    assert not wanted.keys() - lock.keys(), "envs/requirements.lock is stale: run `make lock`"
+    for name, requirement in wanted.items():
+        assert requirement.specifier.contains(lock[name]), f"{lock[name]} of {requirement}"
+    direct = requirements_file()
+    assert {name: lock[name] for name in direct} == direct
+
+
+def test_the_tests_run_on_the_locked_versions():
+    """`make setup` installs the lock; a package upgraded by hand since is caught here."""
+    lock = requirements_file("requirements.lock")
+    installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    drift = {
+        name: (version, installed.get(name))
+        for name, version in lock.items()
+        if installed.get(name) != version
+    }
+    assert drift == {}, "installed versions differ from envs/requirements.lock: make setup"

@@ -54,10 +54,16 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dict:
-    """A study folder like the repository's, with a smaller demo cohort and CV."""
+def write_study(
+    workdir: Path, n_patients: int = N_PATIENTS, few_rnaseq: bool = False, **overrides
+) -> dict:
+    """A study folder like the repository's, with a smaller demo cohort and CV. With
+    ``few_rnaseq`` only a tenth of the patients have RNA-seq (for studies that do not model
+    it: less to extract)."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["demo"]["n_patients"] = n_patients
+    if few_rnaseq:
+        config["demo"]["rnaseq_missing"] = 0.9
     config["radiomics"]["params"] = str(REPO / "config" / "radiomics" / "ct_demo.yaml")
     config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200, "permutations": 0}
     config["model"]["classifiers"] = ["logreg"]
@@ -72,6 +78,30 @@ def write_study(workdir: Path, n_patients: int = N_PATIENTS, **overrides) -> dic
     )
     sheet.to_csv(workdir / config["patients"], sep="\t", index=False)
     return config
+
+
+SMALL_STUDY_PATIENTS = 18
+
+
+def write_small_study(workdir: Path) -> dict:
+    """A study that runs in about a minute: two modalities and their fusion (early and late),
+    one binary endpoint, 3 outer folds."""
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    model = dict(base["model"], classifiers=["logreg"], balancers=["class_weight"])
+    model.update(k_features=[5], select_classifier=True)
+    return write_study(
+        workdir,
+        n_patients=SMALL_STUDY_PATIENTS,
+        few_rnaseq=True,
+        model=model,
+        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 200, "permutations": 0},
+        pipelines={
+            "radiomics": ["radiomics"],
+            "clinical": ["clinical"],
+            "fusion": ["radiomics", "clinical"],
+        },
+        fusion=dict(base["fusion"], strategies=["early", "late"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -462,6 +492,7 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
     write_study(
         tmp_path,
         n_patients=48,
+        few_rnaseq=True,
         pipelines={"clinical": ["clinical"]},
         cv={
             "outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
@@ -506,6 +537,7 @@ def test_stability_filter_runs_inside_the_folds(tmp_path):
     write_study(
         tmp_path,
         n_patients=30,
+        few_rnaseq=True,
         pipelines={"radiomics": ["radiomics"]},
         cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0},
     )

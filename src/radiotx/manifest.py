@@ -95,12 +95,14 @@ def platform_info() -> dict[str, str]:
     }
 
 
-def build(config: dict, inputs, code_dir) -> dict:
+def build(config: dict, inputs, code_dir, config_files=()) -> dict:
     """The manifest of a study: ``config`` (resolved, defaults filled in), checksums of the
-    ``inputs`` (files or folders), package versions, the git state of ``code_dir``, the
-    platform, and the digests that summarise them."""
+    ``inputs`` (files or folders) and of the ``config_files`` it was read from, package
+    versions, the git state of ``code_dir``, the platform, and the digests that summarise
+    them."""
     sums = checksums(inputs)
     return {
+        "config_files": checksums(config_files),
         "study": config.get("study"),
         "config_sha256": config_hash(config),
         "inputs_sha256": digest(sums),
@@ -115,6 +117,37 @@ def build(config: dict, inputs, code_dir) -> dict:
 def write(manifest: dict, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def changed_keys(old, new, prefix: str = "") -> list[str]:
+    """Dotted names of the config entries that differ between ``old`` and ``new``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            name
+            for key in sorted(old.keys() | new.keys(), key=str)
+            for name in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        ]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def check_same_config(config: dict, path) -> None:
+    """Stop a run whose config differs from the one that made the results at ``path`` (a
+    manifest), so that they are not replaced by a different study without notice."""
+    if not Path(path).is_file():
+        return
+    recorded = read(path)
+    if recorded.get("config_sha256") == config_hash(config):
+        return
+    changed = changed_keys(recorded.get("config") or {}, json.loads(canonical(config)))
+    results = Path(path).parent
+    raise ValueError(
+        f"{results}/ holds the results of study '{recorded.get('study')}' made with another "
+        f"config (config_sha256 {str(recorded.get('config_sha256'))[:12]}); this config "
+        f"differs in: {', '.join(changed[:10]) or 'its serialisation'}"
+        f"{' ...' if len(changed) > 10 else ''}. This run would replace those results. Fix: "
+        f"keep them by moving {results}/ aside (or running in another directory), or "
+        "replace them with `snakemake ... --config replace_results=true`"
+    )
 
 
 def read(path) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import math
 import os
@@ -496,4 +497,24 @@ def log_study(
         "parent_run_id": parent_id,
         "child_run_ids": children,
         "tracking_uri": tracking_uri,
+    }
+
+
+def study_record(run_id: str, tracking_uri: str) -> tuple[dict, dict[str, dict[str, float]]]:
+    """What a logged study recorded, for ``radiotx reproduce``: the manifest attached to its
+    parent run ``run_id`` and, per child run (model), its pooled metrics."""
+    with _quiet_mlflow():
+        client = MlflowClient(tracking_uri)
+        run = client.get_run(run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, "manifest.json", tmp)
+            manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+        children = client.search_runs(
+            [run.info.experiment_id],
+            filter_string=f"tags.{MLFLOW_PARENT_RUN_ID} = '{run_id}'",
+        )
+    pooled = {*METRICS, "c_index"}
+    return manifest, {
+        child.info.run_name: {k: v for k, v in child.data.metrics.items() if k in pooled}
+        for child in children
     }

@@ -8,7 +8,8 @@ from snakemake.utils import validate
 
 # The radiotx library of this checkout, importable here and in every job (also inside a
 # `--sdm conda` environment, which holds only the dependencies), installed or not.
-SRC = str(Path(workflow.current_basedir).parents[1] / "src")
+CODE = Path(workflow.current_basedir).parents[1]  # this checkout
+SRC = str(CODE / "src")
 sys.path.insert(0, SRC)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
@@ -18,6 +19,13 @@ from radiotx import cohort
 from radiotx.errors import InputError
 from radiotx.features import rnaseq
 
+# `--config replace_results=true` lets a changed config replace the results of another
+# (see the onstart check); it is not part of the study's config or its hash.
+REPLACE_RESULTS = str(config.pop("replace_results", False)).lower() in (
+    "true",
+    "1",
+    "yes",
+)
 validate(config, "../schemas/config.schema.yaml")
 
 # One expression matrix with every patient replaces the sheet's per-patient rnaseq files.
@@ -159,12 +167,17 @@ def demo_files():
 
 def study_inputs():
     """Every input file of the study, for its manifest: the patient sheet and its patients'
-    files, the clinical and feature tables, the expression matrix and the gene sets, those
+    files, the clinical and feature tables, the expression matrix, the gene sets and the
+    pyradiomics parameter file, those
     that exist or the demo generator makes (a missing patient file fails that patient's QA
     instead)."""
     files = [path for column in ("image", "mask", "rnaseq") for path in SHEET[column]]
     files += [config["clinical"]["table"], *(t["path"] for t in TABLES.values())]
-    files += [MATRIX, config["rnaseq"]["preprocess"]["gene_sets"]]
+    files += [
+        MATRIX,
+        config["rnaseq"]["preprocess"]["gene_sets"],
+        config["radiomics"]["params"],
+    ]
     files += [] if GENERATED_SHEET else [SHEET_FILE]
     return sorted(
         {path for path in files if path and (path in GENERATED or os.path.exists(path))}

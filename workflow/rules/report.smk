@@ -93,7 +93,7 @@ rule manifest:
         ENV
     params:
         config=config,
-        code=str(Path(workflow.basedir).parent),
+        code=str(CODE),
     script:
         "../scripts/manifest.py"
 

@@ -3,8 +3,8 @@
 from radiotx import logs, manifest
 
 logs.to_file(snakemake.log[0])
-inputs = [*snakemake.input.inputs, *snakemake.input.config]
-manifest.write(
-    manifest.build(dict(snakemake.params.config), inputs, snakemake.params.code),
-    snakemake.output[0],
-)
+study = manifest.build(
+    dict(snakemake.params.config), snakemake.input.inputs, snakemake.params.code,
+    config_files=snakemake.input.config,
+)  # fmt: skip
+manifest.write(study, snakemake.output[0])
