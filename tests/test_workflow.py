@@ -65,7 +65,7 @@ def write_study(
     if few_rnaseq:
         config["demo"]["rnaseq_missing"] = 0.9
     config["radiomics"]["params"] = str(REPO / "config" / "radiomics" / "ct_demo.yaml")
-    config["cv"] = {"outer_folds": 3, "inner_folds": 3, "bootstrap": 200, "permutations": 0}
+    config["cv"] = {"outer_folds": 4, "inner_folds": 3, "bootstrap": 200, "permutations": 0}
     config["model"]["classifiers"] = ["logreg"]
     config["model"]["k_features"] = [5, 20]
     config["model"]["survival_models"] = ["coxnet"]
@@ -125,7 +125,7 @@ def test_one_extraction_job_per_patient_and_modality(study):
     # "selected"; survival: the four pipelines x coxnet
     assert counts["model"] == 13
     # a job per endpoint, pipeline and outer fold; a refit per endpoint and pipeline
-    assert counts["outer_fold"] == 24 and counts["refit"] == 8
+    assert counts["outer_fold"] == 32 and counts["refit"] == 8
 
 
 def test_outputs_and_ranked_summary(study):
@@ -235,7 +235,7 @@ def test_runs_are_logged_to_mlflow(study):
     modalities = {k.split(".", 1)[1] for k in fused.data.metrics if k.startswith("modality_")}
     assert modalities == {"radiomics", "rnaseq", "clinical"}
     folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == fused.info.run_id]
-    assert len(folds) == 3  # a nested run per outer fold, with the strategy it chose
+    assert len(folds) == 4  # a nested run per outer fold, with the strategy it chose
     for fold in folds:
         assert fold.data.params["strategy"] in {"early", "late", "stacking", "mkl", "single"}
         assert 0 <= fold.data.metrics["roc_auc"] <= 1
@@ -376,7 +376,7 @@ def test_deleting_one_feature_file_reruns_only_that_patient(study):
     assert counts.get("radiomics") == 1 and "rnaseq" not in counts
     assert "demo_cohort" not in counts and "splits" not in counts
     assert counts.get("gather") == 1 and counts.get("model") == 13
-    assert counts.get("outer_fold") == 24
+    assert counts.get("outer_fold") == 32
 
 
 def test_an_unreachable_tracking_server_stops_the_run_before_any_job(tmp_path):
