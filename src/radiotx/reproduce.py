@@ -51,14 +51,9 @@ def code_differences(manifest: dict, code_dir) -> list[Difference]:
     out = []
     if recorded.get("commit") != now.get("commit"):
         out.append(Difference("code", "commit", recorded.get("commit", ""), now.get("commit", "")))
-    for state, name in ((recorded, "recorded"), (now, "now")):
-        if state.get("dirty"):
-            out.append(
-                Difference(
-                    "code", f"uncommitted changes ({name})",
-                    "yes" if name == "recorded" else "", "yes" if name == "now" else "",
-                )
-            )  # fmt: skip
+    if recorded.get("dirty") or now.get("dirty"):
+        flags = ["yes" if state.get("dirty") else "no" for state in (recorded, now)]
+        out.append(Difference("code", "uncommitted changes", *flags))
     return out
 
 
