@@ -1,0 +1,237 @@
+"""DeepEncoder: a scikit-learn transformer from flattened ROI crops to deep features.
+
+It sits in a modality's pipeline like any other fitted step, so the encoder is trained on
+the training rows of each fold only: SimCLR pretraining (``objective="simclr"``, the
+labels unused, optionally with an external set of unlabelled crops), supervised training
+(``"supervised"``: encoder plus a linear head, cross-entropy weighted by class), or none
+(``"random"``: the randomly initialised encoder, the baseline that pretraining must beat).
+The features are the embeddings ``h``, not SimCLR's projection ``z``.
+
+Training is deterministic for a given seed on the CPU (torch's deterministic algorithms,
+``threads`` threads), and a fit on rows it has seen before in this process is taken from a
+cache, so that an inner-CV search over downstream steps trains each encoder once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from radiotx.features.deep import side
+
+log = logging.getLogger(__name__)
+OBJECTIVES = ("simclr", "supervised", "random")
+_CACHE: OrderedDict = OrderedDict()  # fit key -> fitted state, the last few fits
+_CACHE_SIZE = 8
+
+
+class DeepEncoder(TransformerMixin, BaseEstimator):
+    """Crops (patients x size**3 voxels, NaN rows = no image) -> embeddings h (NaN rows
+    stay NaN, for the imputer after it).
+
+    Parameters: ``architecture`` ("cnn" or "vit"), ``objective``, ``epochs``,
+    ``batch_size``, ``learning_rate``, ``temperature`` (NT-Xent), ``augmentation`` (the
+    strength of the views' distortions, 0-1, see :func:`radiotx.deep.simclr.augment`),
+    ``width`` (CNN
+    channels), ``unlabelled`` (a .npy file of extra crops, N x size**3, for SimCLR only),
+    ``device`` ("auto": CUDA when present), ``threads`` (CPU threads) and ``seed``.
+    """
+
+    def __init__(
+        self,
+        architecture="cnn",
+        objective="simclr",
+        epochs=30,
+        batch_size=32,
+        learning_rate=1e-3,
+        temperature=0.2,
+        augmentation=0.5,
+        width=8,
+        unlabelled=None,
+        device="auto",
+        threads=1,
+        seed=42,
+    ):
+        self.architecture = architecture
+        self.objective = objective
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.temperature = temperature
+        self.augmentation = augmentation
+        self.width = width
+        self.unlabelled = unlabelled
+        self.device = device
+        self.threads = threads
+        self.seed = seed
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown deep.objective {self.objective!r}; choose {OBJECTIVES}")
+        values = _values(X)
+        self.n_features_in_ = values.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.size_ = side(values.shape[1])
+        rows = ~np.isnan(values).any(axis=1)
+        labels = None
+        if self.objective == "supervised":
+            labels = np.asarray(y)
+            if y is None or labels.dtype.names or labels.ndim != 1:
+                raise ValueError(
+                    "deep.objective supervised needs class labels (a binary or multiclass "
+                    "endpoint); use simclr for survival endpoints"
+                )
+            labels = labels[rows]
+        key = self._key(values[rows], labels)
+        if key not in _CACHE:
+            _CACHE[key] = self._train(values[rows], labels)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
+        self.state_, self.head_, self.loss_curve_, self.classes_ = _CACHE[key]
+        self.n_features_out_ = self.encoder_().dim
+        return self
+
+    def _key(self, values, labels) -> str:
+        digest = hashlib.sha256(repr(sorted(self.get_params().items())).encode())
+        digest.update(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+        if labels is not None:
+            digest.update(np.asarray(labels).astype(np.int64).tobytes())
+        return digest.hexdigest()
+
+    def _train(self, values: np.ndarray, labels):
+        import torch
+
+        from radiotx.deep import networks, simclr
+
+        device = self._torch_setup()
+        torch.manual_seed(self.seed)
+        encoder = networks.encoder(self.architecture, self.size_, self.width).to(device)
+        classes = np.unique(labels) if labels is not None else None
+        crops = self._tensor(values)
+        if self.objective == "random":
+            return _cpu_state(encoder), None, [], classes
+        if self.objective == "simclr" and self.unlabelled:
+            extra = np.load(self.unlabelled).astype(np.float32)
+            crops = torch.cat([crops, self._tensor(extra)])
+        if self.objective == "simclr":
+            head = networks.projection_head(encoder.dim).to(device)
+        else:
+            head = torch.nn.Linear(encoder.dim, len(classes)).to(device)
+            codes = torch.as_tensor(np.searchsorted(classes, labels), device=device)
+            counts = torch.bincount(codes, minlength=len(classes)).float()
+            weight = counts.sum() / (len(classes) * counts)
+        params = [*encoder.parameters(), *head.parameters()]
+        optimiser = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=1e-4)
+        generator = torch.Generator().manual_seed(self.seed)
+        losses, started = [], time.perf_counter()
+        encoder.train()
+        for _ in range(self.epochs):
+            order = torch.randperm(len(crops), generator=generator)
+            total = 0.0
+            for batch in order.split(self.batch_size):
+                if len(batch) < 2:
+                    continue  # one crop has no negatives (and breaks batch norm)
+                x = crops[batch].to(device)
+                if self.objective == "simclr":
+                    z1 = head(encoder(simclr.augment(x, generator, self.augmentation)))
+                    z2 = head(encoder(simclr.augment(x, generator, self.augmentation)))
+                    loss = simclr.nt_xent(z1, z2, self.temperature)
+                else:
+                    logits = head(encoder(simclr.augment(x, generator, self.augmentation / 2)))
+                    loss = torch.nn.functional.cross_entropy(logits, codes[batch], weight=weight)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            losses.append(total / len(crops))
+        log.info(
+            "%s %s encoder: %d crops, %d epochs in %.1f s (%s), loss %.3f -> %.3f",
+            self.objective, self.architecture, len(crops), self.epochs,
+            time.perf_counter() - started, device, losses[0], losses[-1],
+        )  # fmt: skip
+        keep_head = self.objective == "supervised"
+        return _cpu_state(encoder), _cpu_state(head) if keep_head else None, losses, classes
+
+    def _torch_setup(self):
+        import torch
+
+        if self.device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        else:
+            device = self.device
+        if device == "cpu":
+            torch.set_num_threads(self.threads)
+            torch.use_deterministic_algorithms(True)
+        return torch.device(device)
+
+    def _tensor(self, values: np.ndarray):
+        import torch
+
+        size = side(values.shape[1])
+        return torch.as_tensor(values, dtype=torch.float32).reshape(-1, 1, size, size, size)
+
+    # -- the fitted networks -------------------------------------------------------------
+    def encoder_(self):
+        """The fitted encoder (torch module, evaluation mode, on the CPU)."""
+        from radiotx.deep import networks
+
+        check_is_fitted(self, "state_")
+        encoder = networks.encoder(self.architecture, self.size_, self.width)
+        encoder.load_state_dict(self.state_)
+        return encoder.eval()
+
+    def classifier_(self):
+        """Encoder and linear head of a supervised encoder: crops -> class logits."""
+        import torch
+
+        if self.head_ is None:
+            raise ValueError("only a supervised DeepEncoder has a classifier head")
+        encoder = self.encoder_()
+        head = torch.nn.Linear(encoder.dim, len(self.classes_))
+        head.load_state_dict(self.head_)
+        return torch.nn.Sequential(encoder, head).eval()
+
+    # -- transforming --------------------------------------------------------------------
+    def transform(self, X):
+        import torch
+
+        check_is_fitted(self, "state_")
+        values = _values(X)
+        if values.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected {self.n_features_in_} voxels, got {values.shape[1]}")
+        out = np.full((len(values), self.n_features_out_), np.nan)
+        rows = ~np.isnan(values).any(axis=1)
+        if rows.any():
+            self._torch_setup()
+            encoder = self.encoder_()
+            with torch.no_grad():
+                crops = self._tensor(values[rows])
+                out[rows] = torch.cat([encoder(b) for b in crops.split(64)]).double().numpy()
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "state_")
+        return np.asarray([f"h{i:03d}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _values(X) -> np.ndarray:
+    return np.asarray(X, dtype=np.float32)
+
+
+def _cpu_state(module) -> dict:
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}

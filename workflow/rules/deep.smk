@@ -1,0 +1,81 @@
+# The deep-learning modality: per patient, a crop around the ROI (after the radiomics QA of
+# its image and mask); the encoders that turn crops into features are fitted inside the
+# modelling jobs' folds.
+rule deep_crop:
+    input:
+        image=existing("image"),
+        mask=existing("mask"),
+        qa="results/qa/radiomics/{patient}.json",
+    output:
+        "results/features/deep/{patient}.npz",
+    log:
+        "logs/deep_crop/{patient}.log",
+    benchmark:
+        "benchmarks/deep_crop/{patient}.tsv"
+    conda:
+        ENV
+    params:
+        crop=config["deep"]["crop"],
+        settings=qa_settings(),
+    script:
+        "../scripts/deep_crop.py"
+
+
+if config["deep"]["unlabelled"]:
+
+    rule deep_unlabelled:
+        input:
+            sheet=config["deep"]["unlabelled"],
+            study=SHEET_FILE,
+        output:
+            UNLABELLED_CROPS,
+        log:
+            "logs/deep_unlabelled.log",
+        benchmark:
+            "benchmarks/deep_unlabelled.tsv"
+        conda:
+            ENV
+        params:
+            crop=config["deep"]["crop"],
+            settings=qa_settings(),
+        script:
+            "../scripts/deep_unlabelled.py"
+
+
+# Image attributions of a supervised encoder per outer fold (first repeat), on the fold's
+# test patients, with their sanity checks.
+rule explain_deep:
+    input:
+        unpack(modelling_inputs),
+        crops=feature_files("deep"),
+    output:
+        attributions="results/explain/{endpoint}/deep/attributions.tsv",
+        sanity="results/explain/{endpoint}/deep/sanity.tsv",
+        deletion=report(
+            "results/explain/{endpoint}/deep/deletion.png",
+            caption="../report/deep_deletion.rst",
+            category="Explanations",
+            subcategory="{endpoint}",
+        ),
+        overlays=report(
+            directory("results/explain/{endpoint}/deep/overlays"),
+            patterns=["{name}.png"],
+            caption="../report/deep_overlays.rst",
+            category="Explanations",
+            subcategory="{endpoint}",
+            labels={"figure": "{name}"},
+        ),
+    log:
+        "logs/explain_deep/{endpoint}.log",
+    benchmark:
+        "benchmarks/explain_deep/{endpoint}.tsv"
+    conda:
+        ENV
+    resources:
+        mem_mb=retry_memory(4000),
+    params:
+        encoder=encoder_settings(),
+        explain=config["deep"]["explain"],
+        seed=config.get("seed", 42),
+    script:
+        "../scripts/explain_deep.py"

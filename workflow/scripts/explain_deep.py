@@ -1,0 +1,40 @@
+"""Image attributions of a supervised encoder per outer fold (first repeat), with their
+sanity checks, deletion curves and overlays on the slice through the lesion."""
+
+from pathlib import Path
+
+from radiotx import cohort, logs, splits
+from radiotx.explain import images, overlays
+from radiotx.features import deep
+
+logs.to_file(snakemake.log[0])
+endpoint, out = snakemake.wildcards.endpoint, snakemake.output
+mdata = cohort.read(snakemake.input.cohort)
+folds = splits.read(snakemake.input.folds)
+outer = splits.outer(folds, splits.repeat_ids(folds)[0])
+X = cohort.modality_frame(mdata, "deep")
+rows, sanity, maps, curves = images.explain_outer_folds(
+    X,
+    deep.read_masks(snakemake.input.crops),
+    mdata.obs[endpoint],
+    outer.loc[outer.index.intersection(X.index)],
+    snakemake.params.encoder,
+    steps=snakemake.params.explain["steps"],
+    seed=snakemake.params.seed,
+)
+rows.to_csv(out.attributions, sep="\t", index=False)
+summary = images.summarise_sanity(sanity)
+summary.to_csv(out.sanity, sep="\t", index=False)
+sanity.to_csv(Path(out.sanity).with_name("sanity_folds.tsv"), sep="\t", index=False)
+overlays.deletion_plot(curves, out.deletion, f"{endpoint}: deletion curves")
+crops = dict(zip(X.index, X.to_numpy(), strict=True))
+masks = deep.read_masks(snakemake.input.crops)
+for patient in images.overlay_patients(rows, snakemake.params.explain["overlays"]):
+    size = deep.side(len(crops[patient]))
+    overlays.overlay(
+        crops[patient].reshape(size, size, size),
+        masks[patient],
+        maps[patient],
+        Path(out.overlays) / f"{patient}.png",
+        f"{patient} ({endpoint}: {rows.set_index('patient_id').loc[patient, 'label'].iloc[0]})",
+    )
