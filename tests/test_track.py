@@ -69,6 +69,14 @@ def make_model_dir(root: Path, endpoint: str, pipeline: str, classifier: str, si
         out / "selected_features.tsv", sep="\t", index=False
     )
     plot_roc(preds, out / "performance.png")
+    if classifier == "rf":  # SHAP outputs, as the workflow's shap rule writes them
+        (out / "shap").mkdir()
+        shap = preds[["patient_id", "fold"]].assign(repeat=0, feature="radiomics:a")
+        shap = shap.assign(value=score, shap=score - score.mean(), base_value=score.mean())
+        shap.to_csv(out / "shap" / "patients.tsv", sep="\t", index=False)
+        pd.DataFrame({"feature": ["radiomics:a"], "mean_abs_shap": [0.5]}).to_csv(
+            out / "shap" / "importance.tsv", sep="\t", index=False
+        )
     if classifier == "logreg" and endpoint == "response":  # a final model, as the workflow's
         X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["radiomics:a", "radiomics:b", "c"])
         fitted = LogisticRegression().fit(X, y)
@@ -223,6 +231,22 @@ def test_predictions_are_logged_with_pseudonyms(study):
     assert not set(logged["patient_id"]) & set(local["patient_id"])
     assert logged["score"].tolist() == pytest.approx(local["score"].tolist())
     assert track.pseudonyms(["P01"], "another key") != track.pseudonyms(["P01"], "a study key")
+
+
+def test_shap_outputs_are_logged_with_pseudonyms(study):
+    client = mlflow.MlflowClient(study["uri"])
+    run_id = study["info"]["child_run_ids"]["response/early_fusion/rf"]
+    logged = {a.path for a in client.list_artifacts(run_id, "shap")}
+    assert logged == {"shap/patients.tsv", "shap/importance.tsv"}
+    download = study["root"] / "download-shap"
+    path = client.download_artifacts(run_id, "shap/patients.tsv", str(download))
+    table = pd.read_csv(path, sep="\t")
+    local = pd.read_csv(study["dirs"][1] / "shap" / "patients.tsv", sep="\t")
+    names = track.pseudonyms(local["patient_id"], "a study key")
+    assert list(table["patient_id"]) == [names[p] for p in local["patient_id"]]
+    assert table["shap"].tolist() == pytest.approx(local["shap"].tolist())
+    other = study["info"]["child_run_ids"]["response/radiomics/logreg"]
+    assert not client.list_artifacts(other, "shap")  # a model without explanations
 
 
 def test_pseudonym_key_is_made_once_and_private(tmp_path):

@@ -70,6 +70,10 @@ def write_study(
     config["model"]["k_features"] = [5, 20]
     config["model"]["survival_models"] = ["coxnet"]
     config["endpoints"] = {"response": config["endpoints"]["response"]}
+    # the deep modality has its own study (tests/test_deep_workflow.py)
+    config["pipelines"].pop("deep", None)
+    # SHAP of the "selected" models on a small budget: the plumbing, not precise values
+    config["explain"] = dict(config["explain"], top_k=5, background=10, max_evals=100)
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -188,6 +192,30 @@ def test_folds_are_shared_by_every_model(study):
     for path in (study["dir"] / "results/models/response").glob("*/*/predictions.tsv"):
         predictions = pd.read_csv(path, sep="\t")
         assert (predictions["patient_id"].map(fold_of) == predictions["fold"]).all()
+
+
+def test_shap_explains_the_selected_fusion_on_out_of_fold_patients(small_study):
+    model = small_study / "results/models/response/fusion/selected"
+    patients = pd.read_csv(model / "shap/patients.tsv", sep="\t", dtype={"patient_id": str})
+    predictions = pd.read_csv(model / "predictions.tsv", sep="\t", dtype={"patient_id": str})
+    fold_of = predictions.set_index("patient_id")["fold"]
+    assert set(patients["patient_id"]) == set(fold_of.index)  # each patient by its own fold
+    assert (patients["fold"].to_numpy() == fold_of.loc[patients["patient_id"]].to_numpy()).all()
+    ranked = pd.read_csv(model / "shap/importance.tsv", sep="\t")
+    assert ranked["mean_abs_shap"].is_monotonic_decreasing and len(ranked)
+    stable = pd.read_csv(model / "shap/stability.tsv", sep="\t")
+    assert len(stable) <= 5 and (stable["n_folds"] == 3).all()
+    assert (model / "shap/summary.png").stat().st_size > 10_000
+    # single-modality pipelines have one classifier, so no "selected" to explain
+    assert not (small_study / "results/models/response/clinical/logreg/shap").exists()
+    markdown = (small_study / "results/summary.md").read_text(encoding="utf-8")
+    assert "| fusion / selected |" in markdown.split("### Explanations (SHAP)", 1)[1]
+    run = json.loads((small_study / "results/mlflow/last_run.json").read_text(encoding="utf-8"))
+    client = mlflow.MlflowClient(run["tracking_uri"])
+    logged = client.list_artifacts(run["child_run_ids"]["fusion/selected"], "shap")
+    assert {Path(a.path).name for a in logged} == {
+        "importance.tsv", "patients.tsv", "stability.tsv", "summary.png",
+    }  # fmt: skip
 
 
 def test_planted_signal_is_found(study):

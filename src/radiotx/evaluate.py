@@ -344,27 +344,36 @@ class NestedCVResult:
 
 @dataclass
 class FoldResult:
-    """One outer fold of one model: its test predictions, metrics and chosen features."""
+    """One outer fold of one model: its test predictions, metrics and chosen features, and
+    any per-patient ``explanation`` (SHAP values, :mod:`radiotx.explain.tabular`). That
+    names patients, so it is kept beside the record, which reaches metrics.json and MLflow
+    as it is."""
 
     record: dict
     predictions: pd.DataFrame
     selected: pd.DataFrame
     probability: bool = True
+    explanation: dict | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "record": self.record,
             "predictions": self.predictions.to_dict(orient="list"),
             "selected": self.selected.to_dict(orient="list"),
             "probability": self.probability,
         }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> FoldResult:
         predictions = pd.DataFrame(data["predictions"])
         predictions["patient_id"] = predictions["patient_id"].astype(str)
         selected = pd.DataFrame(data["selected"], columns=SELECTED_COLUMNS)
-        return cls(data["record"], predictions, selected, data["probability"])
+        return cls(
+            data["record"], predictions, selected, data["probability"], data.get("explanation")
+        )
 
 
 SELECTED_COLUMNS = ["fold", "modality", "feature"]
@@ -472,11 +481,14 @@ def evaluate_fold(
     share: bool = True,
     selected=None,
     explain=None,
+    attribute=None,
 ) -> dict[str, FoldResult]:
     """Tune every named space by inner CV on the training rows of outer fold ``fold`` (of
     repeat ``repeat``) and score the chosen pipelines on its test rows, which no fitted
     step has seen. ``selected(fitted)`` may return the (modality, feature) pairs kept,
-    ``explain(fitted, X_test, y_test)`` a dict to add to the fold's record."""
+    ``explain(fitted, X_test, y_test)`` a dict to add to the fold's record, and
+    ``attribute(name, fitted, X_train, X_test)`` per-patient attributions of a model (or
+    None), kept as the fold result's ``explanation``."""
     y = y.astype(int)
     test = (outer_fold == fold).to_numpy()
     inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
@@ -490,6 +502,8 @@ def evaluate_fold(
         results[name].record["n_train"] = int((~test).sum())
         if explain is not None:
             results[name].record.update(explain(choice.estimator, X.loc[test], y.loc[test]))
+        if attribute is not None:
+            results[name].explanation = attribute(name, choice.estimator, X.loc[~test], X.loc[test])
     return results
 
 

@@ -5,6 +5,7 @@ time (a workflow job each), and the final refit on every development patient."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from radiotx import (
     survival,
 )
 from radiotx.stability import StabilityFilter
+
+log = logging.getLogger(__name__)
 
 NEIGHBOUR_BALANCERS = {"smote", "adasyn", "borderline_smote", "smotenc"}
 BINARY, MULTICLASS, SURVIVAL = "binary", "multiclass", "survival"  # kinds of endpoint
@@ -56,6 +59,7 @@ class Settings:
     strategies: tuple[str, ...] = ()  # fusion strategies of multi-modality pipelines
     block_selectors: dict | None = None  # modality -> its own selectors (config fusion.selectors)
     complete_cases: bool = False  # a fusion of only the patients with every modality
+    deep: dict | None = None  # config deep: DeepEncoder parameters (without crop and explain)
 
     @classmethod
     def from_params(cls, params: dict) -> Settings:
@@ -127,15 +131,20 @@ class Procedure:
     def outer(self, repeat: int) -> pd.Series:
         return splits.outer(self.folds, repeat).loc[self.X.index]
 
-    def evaluate_fold(self, repeat: int, fold: int, target=None, select=True, rows=None):
+    def evaluate_fold(
+        self, repeat: int, fold: int, target=None, select=True, rows=None, shap=None
+    ):  # fmt: skip
         """Every model's :class:`~radiotx.evaluate.FoldResult` on one outer fold (of the
-        patients in the boolean mask ``rows``, by default all)."""
+        patients in the boolean mask ``rows``, by default all). ``shap``
+        (:class:`radiotx.explain.tabular.Options`) adds the SHAP values of the models it
+        names on the fold's test patients as their ``explanation``."""
         s = self.settings
         X, target = self.X, self.target if target is None else target
         outer = self.outer(repeat)
         if rows is not None:
             X, target, outer = X.loc[rows], target.loc[rows], outer.loc[rows]
         if self.survival is not None:
+            self._attribution(shap, repeat, fold)  # logs that survival is not explained
             return survival.evaluate_fold(
                 self.estimator, self.spaces, X, target, outer, fold, inner_folds=s.inner_folds,
                 seed=s.seed, repeat=repeat, union=self.union, share=s.share,
@@ -147,7 +156,40 @@ class Procedure:
             seed=s.seed, repeat=repeat, union=self.union, share=s.share,
             selected=named if select else None,
             explain=self._contribution if self.fused and select else None,
+            attribute=self._attribution(shap, repeat, fold),
         )  # fmt: skip
+
+    def _attribution(self, options, repeat: int, fold: int):
+        """The ``attribute`` hook of :func:`radiotx.evaluate.evaluate_fold` for SHAP, or
+        None. Binary endpoints only: a survival risk or a multiclass probability vector has
+        no single output to explain. A model chosen under two names (``selected`` is one of
+        the others) is explained once."""
+        if options is None or not options.models:
+            return None
+        if self.meta.get("kind") != BINARY:
+            log.info(
+                "SHAP explanations are computed for binary endpoints only: %s/%s is %s, "
+                "so %s are not explained", self.meta["endpoint"], self.meta["pipeline"],
+                self.meta.get("kind"), ", ".join(options.models),
+            )  # fmt: skip
+            return None
+        from radiotx.explain import tabular
+
+        done: dict[int, dict] = {}
+
+        def attribute(name, fitted, X_train, X_test):
+            if name not in options.models:
+                return None
+            if id(fitted) not in done:
+                log.info("SHAP of %s, repeat %d, outer fold %d", name, repeat, fold)
+                done[id(fitted)] = tabular.explain(
+                    fitted, X_train, X_test, background=options.background,
+                    max_evals=options.max_evals,
+                    seed=evaluate.inner_seed(self.settings.seed, repeat) + int(fold),
+                ).to_dict()  # fmt: skip
+            return done[id(fitted)]
+
+        return attribute
 
     def _contribution(self, fitted, X_test, y_test) -> dict:
         seed = self.settings.seed
@@ -272,6 +314,8 @@ def procedure(
     prepare = {}
     if settings.rnaseq is not None and "rnaseq" in blocks:
         prepare["rnaseq"] = rnaseq_steps(mdata, settings)
+    if "deep" in blocks:
+        prepare["deep"] = deep_encoder(settings)
     # SMOTENC: the clinical one-hot indicators ("<column>=<level>") are categorical
     categorical = None
     if "smotenc" in settings.balancers:
@@ -350,6 +394,8 @@ def _survival_procedure(mdata, X, events, blocks, folds, settings, names, meta) 
     prepare = {}
     if settings.rnaseq is not None and "rnaseq" in blocks:
         prepare["rnaseq"] = rnaseq_steps(mdata, settings)
+    if "deep" in blocks:
+        prepare["deep"] = deep_encoder(settings)
     names = list(names or settings.survival_models)
     estimator = survival.build(blocks, names[0], seed=settings.seed, prepare=prepare)
     spaces = survival.spaces(blocks, names, settings.k_features, settings.seed, settings.search)
@@ -555,6 +601,13 @@ def rnaseq_steps(mdata: md.MuData, settings: Settings):
         batches = mdata.obs[BATCH].dropna().astype(str)
     sets = expression.load_gene_sets(options["gene_sets"]) if options.get("gene_sets") else None
     return models.expression_steps(options, batches, sets)
+
+
+def deep_encoder(settings: Settings):
+    """The in-fold encoder of the deep modality's crops."""
+    from radiotx.deep.encoder import DeepEncoder
+
+    return DeepEncoder(**(settings.deep or {}), seed=settings.seed)
 
 
 def check_smote(

@@ -456,17 +456,57 @@ def comparison_markdown(tests: pd.DataFrame, contributions: pd.DataFrame | None 
     return "\n\n".join(parts)
 
 
+_SHAP_INTRO = (
+    "Mean absolute SHAP value of each explained model's top features over every "
+    "out-of-fold patient (each outer fold's model explaining its own test patients, against "
+    "a background of its training patients; a fold whose model did not use a feature counts "
+    "0), and in how many outer folds the feature was among that fold's top features. "
+    "*Top-k overlap* is the mean pairwise Jaccard index of the folds' top-k sets (1: the "
+    "same features in every fold). Per-patient values and figures: "
+    "`results/models/<endpoint>/<pipeline>/<model>/shap/`."
+)
+
+
+def shap_markdown(stabilities: dict[tuple[str, str], pd.DataFrame], top: int = 5) -> str:
+    """The SHAP section of one endpoint: per explained model ((pipeline, model) -> its
+    stability.tsv, see :func:`radiotx.explain.tabular.stability`), its ``top`` features
+    with mean |SHAP| and folds in the top k, and the top-k overlap across folds."""
+    rows = []
+    for (pipeline, model), table in sorted(stabilities.items()):
+        cells = [
+            f"{r.feature} {r.mean_abs_shap:.3f} ({r.folds_in_top_k}/{r.n_folds})"
+            for r in table.head(top).itertuples()
+        ]
+        overlap = _fmt(float(table["jaccard"].iloc[0])) if len(table) else MISSING
+        rows.append([f"{pipeline} / {model}", "; ".join(cells) or MISSING, overlap])
+    header = ["Model", "Top features: mean abs SHAP (folds in top k)", "Top-k overlap"]
+    return "\n\n".join(["### Explanations (SHAP)", _SHAP_INTRO, pipe_table(header, rows)])
+
+
+def shap_sections(paths: Iterable[str | Path], top: int = 5) -> dict[str, str]:
+    """Endpoint -> its SHAP section, from the models' ``.../<endpoint>/<pipeline>/<model>/
+    shap/stability.tsv`` files."""
+    by_endpoint: dict[str, dict] = {}
+    for path in map(Path, paths):
+        endpoint, pipeline, model = path.parts[-5:-2]
+        table = pd.read_csv(path, sep="\t")
+        by_endpoint.setdefault(endpoint, {})[(pipeline, model)] = table
+    return {e: shap_markdown(tables, top) for e, tables in sorted(by_endpoint.items())}
+
+
 def summary_markdown(
     table: pd.DataFrame,
     title: str = "Model performance summary",
     comparisons: dict[str, str] | None = None,
     appendix: str = "",
+    explanations: dict[str, str] | None = None,
 ) -> str:
     """Markdown report: title, how to read it, one ranked table per endpoint, each with a
     warning about the optimism of its best row and, for a study with fusion pipelines, its
-    ``comparisons`` section (endpoint -> markdown, see :func:`comparison_markdown`); then
-    the ``appendix`` (the reporting checklist)."""
-    comparisons = comparisons or {}
+    ``comparisons`` section (endpoint -> markdown, see :func:`comparison_markdown`) and,
+    when models are explained, its ``explanations`` (endpoint -> markdown, see
+    :func:`shap_markdown`); then the ``appendix`` (the reporting checklist)."""
+    comparisons, explanations = comparisons or {}, explanations or {}
     parts = [f"# {title}", _MD_INTRO]
     for endpoint, group in table.groupby("endpoint", sort=True):
         ranked = group.sort_values("rank")
@@ -483,6 +523,8 @@ def summary_markdown(
             parts.append(note)
         if endpoint in comparisons:
             parts.append(comparisons[endpoint])
+        if endpoint in explanations:
+            parts.append(explanations[endpoint])
     if table.empty:
         parts.append("_No models were evaluated._")
     if appendix:
@@ -496,12 +538,15 @@ def write_summary(
     md_path: str | Path,
     comparisons: dict[str, str] | None = None,
     appendix: str = "",
+    explanations: dict[str, str] | None = None,
 ) -> None:
     """Write the summary table as TSV and as a readable markdown report."""
     for path in (tsv_path, md_path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(tsv_path, sep="\t", index=False)
-    markdown = summary_markdown(table, comparisons=comparisons, appendix=appendix)
+    markdown = summary_markdown(
+        table, comparisons=comparisons, appendix=appendix, explanations=explanations
+    )
     Path(md_path).write_text(markdown, encoding="utf-8")
 
 

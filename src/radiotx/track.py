@@ -43,6 +43,8 @@ REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
 # logged as they are; predictions.tsv with pseudonyms when asked, model.joblib as an MLflow model
 ARTIFACT_FILES = ("metrics.json", "selected_features.tsv", "performance.png")
 PLOTS = "plots"  # a model's evaluation figures (ROC, PR, calibration, decision curve, ...)
+SHAP = "shap"  # a model's SHAP explanations; patients.tsv names patients (pseudonymised)
+SHAP_PATIENTS = "patients.tsv"
 ARTIFACT_DIR = "mlartifacts"
 _SQLITE = "sqlite:///"
 # MLflow logs table creation and schema migrations at INFO on every fresh database.
@@ -280,6 +282,8 @@ def _log_model_run(
             _log_final_model(client, run_id, model_dir / "model.joblib", register_as)
         if (model_dir / PLOTS).is_dir():
             client.log_artifacts(run_id, str(model_dir / PLOTS), artifact_path=PLOTS)
+        if (model_dir / SHAP).is_dir():
+            _log_shap(client, run_id, model_dir / SHAP, pseudonyms)
         with tempfile.TemporaryDirectory() as scratch:
             predictions = pd.read_csv(
                 model_dir / "predictions.tsv", sep="\t", dtype={"patient_id": str}
@@ -294,6 +298,32 @@ def _log_model_run(
         raise
     client.set_terminated(run_id)
     return run_id
+
+
+def _log_shap(client: MlflowClient, run_id: str, folder: Path, pseudonyms) -> None:
+    """A model's SHAP outputs under ``shap/``: the per-patient values with the same
+    pseudonyms as its predictions when asked, the rest (importance, stability, figure) as
+    they are."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        if path.name != SHAP_PATIENTS or pseudonyms is None:
+            client.log_artifact(run_id, str(path), artifact_path=SHAP)
+            continue
+        with tempfile.TemporaryDirectory() as scratch:
+            table = pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+            table["patient_id"] = table["patient_id"].map(pseudonyms)
+            table.to_csv(Path(scratch) / SHAP_PATIENTS, sep="\t", index=False)
+            client.log_artifact(run_id, str(Path(scratch) / SHAP_PATIENTS), artifact_path=SHAP)
+
+
+def _patient_ids(model_dir: Path) -> set[str]:
+    """The patients a model directory names (predictions and SHAP values), to pseudonymise."""
+    files = [model_dir / "predictions.tsv", model_dir / SHAP / SHAP_PATIENTS]
+    return {
+        patient
+        for path in files
+        if path.is_file()
+        for patient in pd.read_csv(path, sep="\t", dtype={"patient_id": str})["patient_id"]
+    }
 
 
 def _log_final_model(client: MlflowClient, run_id: str, path: Path, register_as) -> None:
@@ -436,7 +466,8 @@ def log_study(
     """Log a study as one parent run (config, summary) with a nested child run per model
     and, nested in each, a run per outer fold (its choices and test-fold metrics).
 
-    ``tags`` go on every run. With ``pseudonym_key`` the logged predictions carry
+    ``tags`` go on every run. With ``pseudonym_key`` the logged predictions (and a model's
+    per-patient SHAP values, logged with its other ``shap/`` outputs) carry
     :func:`pseudonyms` instead of patient ids. Each final model (``model.joblib``) is
     logged as an MLflow model; with ``register`` the headline model of each endpoint and
     pipeline (its ``selected`` model, or its only one) becomes a registered model version
@@ -465,13 +496,7 @@ def log_study(
             _log_batch(client, parent_id, _params(params or {}), [])
             for path in extra:
                 _log_path(client, parent_id, path)
-            ids = set()
-            for d in dirs:
-                ids |= set(
-                    pd.read_csv(d / "predictions.tsv", sep="\t", dtype={"patient_id": str})[
-                        "patient_id"
-                    ]
-                )
+            ids = set().union(*(_patient_ids(d) for d in dirs))
             names = None if pseudonym_key is None else pseudonyms(sorted(ids), pseudonym_key)
             headline = {
                 (m["endpoint"], m["pipeline"], m["classifier"])

@@ -17,6 +17,7 @@ rule gather:
     input:
         radiomics=feature_files("radiomics"),
         rnaseq=feature_files("rnaseq"),
+        deep=feature_files("deep"),
         sheet=SHEET_FILE,
         clinical=config["clinical"]["table"],
         tables=[table["path"] for table in TABLES.values()],

@@ -79,7 +79,7 @@ if config["rnaseq"]["values"] == "normalised" and any(
         fix="leave the rnaseq.qc thresholds empty (null), or give raw counts",
     )
 TABLES = config["tables"]
-MODALITIES = {"radiomics", "rnaseq", "clinical", *TABLES}
+MODALITIES = {"radiomics", "rnaseq", "clinical", "deep", *TABLES}
 # a pipeline is a list of modalities, or {modalities: [...], complete_cases: true}
 PIPELINE_SPECS = {
     name: spec if isinstance(spec, dict) else {"modalities": spec}
@@ -104,6 +104,15 @@ for name in PIPELINE_SPECS:
             path="config/config.yaml",
             fix=f"use {sorted(MODALITIES)}, or declare the table under tables:",
         )
+# A modality that no pipeline models is neither checked nor extracted.
+USED_MODALITIES = {m for name in PIPELINE_SPECS for m in modalities_of(name)}
+if "rnaseq" not in USED_MODALITIES:
+    RNASEQ_PATIENTS = []
+if (
+    not {"radiomics", "deep"} & USED_MODALITIES
+    and not config["radiomics"]["stability"]["enabled"]
+):
+    RADIOMICS_PATIENTS = []
 ENDPOINTS = list(config["endpoints"])
 SURVIVAL = [name for name, spec in config["endpoints"].items() if "event" in spec]
 PIPELINES = list(config["pipelines"])
@@ -254,11 +263,17 @@ GENERATED = (
 
 
 def feature_files(modality):
-    patients = {"radiomics": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS}[modality]
+    """The per-patient feature files of a modality that a pipeline models (none of a
+    modality that no pipeline uses: it is not extracted). Deep features are ROI crops,
+    which the encoders turn into features inside the folds."""
+    if modality not in USED_MODALITIES:
+        return []
+    patients = {"radiomics": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS}
     return expand(
-        "results/features/{modality}/{patient}.parquet",
+        "results/features/{modality}/{patient}.{ext}",
         modality=modality,
-        patient=patients,
+        patient=patients.get(modality, RADIOMICS_PATIENTS),
+        ext="npz" if modality == "deep" else "parquet",
     )
 
 
@@ -347,6 +362,7 @@ def modelling_inputs(wildcards):
         "folds": f"results/splits/{wildcards.endpoint}.tsv",
         "perturbed": perturbed_table(wildcards),
         "gene_sets": gene_set_file(wildcards),
+        "unlabelled": unlabelled_crops(wildcards),
     }
 
 
@@ -370,6 +386,32 @@ def gene_set_file(wildcards):
         if "rnaseq" in modalities_of(wildcards.pipeline):
             return spec
     return []
+
+
+def unlabelled_crops(wildcards):
+    """Input function: the external unlabelled crops, for models of the deep modality."""
+    if config["deep"]["unlabelled"] and "deep" in modalities_of(wildcards.pipeline):
+        return UNLABELLED_CROPS
+    return []
+
+
+UNLABELLED_CROPS = "results/features/deep_unlabelled.npy"
+ENCODER_KEYS = ("crop",)  # deep settings that are not the encoder's
+
+
+def encoder_settings():
+    """The parameters of radiotx.deep.encoder.DeepEncoder, from the config."""
+    deep = config["deep"]
+    encoder = {k: v for k, v in deep.items() if k not in ENCODER_KEYS}
+    encoder["unlabelled"] = UNLABELLED_CROPS if deep["unlabelled"] else None
+    return encoder
+
+
+def deep_explanations():
+    """The image attributions of each binary endpoint, when a pipeline models deep features."""
+    if "deep" not in USED_MODALITIES or not config["explain"]["images"]["enabled"]:
+        return []
+    return expand("results/explain/{endpoint}/deep/sanity.tsv", endpoint=BINARY)
 
 
 def stability_outputs():
@@ -398,4 +440,5 @@ def modelling_settings(pipeline):
         "strategies": config["fusion"]["strategies"],
         "block_selectors": config["fusion"]["selectors"] or None,
         "complete_cases": bool(PIPELINE_SPECS[pipeline].get("complete_cases", False)),
+        "deep": encoder_settings(),
     }

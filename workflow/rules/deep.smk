@@ -75,7 +75,7 @@ rule explain_deep:
         mem_mb=retry_memory(4000),
     params:
         encoder=encoder_settings(),
-        explain=config["deep"]["explain"],
+        explain=config["explain"]["images"],
         seed=config.get("seed", 42),
     script:
         "../scripts/explain_deep.py"

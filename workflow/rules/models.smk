@@ -1,5 +1,6 @@
 # One job per outer fold of each (endpoint, pipeline): every classifier is tuned in it, so
-# the preprocessing and selection they share are fitted once per inner split.
+# the preprocessing and selection they share are fitted once per inner split. The models of
+# config explain.shap are explained there, on the fold's test patients (rules/explain.smk).
 rule outer_fold:
     input:
         unpack(modelling_inputs),
@@ -16,6 +17,10 @@ rule outer_fold:
     params:
         modalities=lambda wildcards: modalities_of(wildcards.pipeline),
         settings=lambda wildcards: modelling_settings(wildcards.pipeline),
+        explain=lambda wildcards: {
+            **{k: v for k, v in config["explain"].items() if k != "images"},
+            "shap": EXPLAINED[(wildcards.endpoint, wildcards.pipeline)],
+        },
     script:
         "../scripts/outer_fold.py"
 

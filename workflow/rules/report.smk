@@ -5,6 +5,7 @@ rule summary:
         holdout=holdout_files(),
         tests=comparison_files("tests.tsv"),
         contributions=comparison_files("contributions.tsv"),
+        shap=expand("{folder}/stability.tsv", folder=SHAP_DIRS),
         availability="results/availability.tsv",
         manifest="results/manifest.json",
     output:
@@ -34,6 +35,7 @@ rule track:
         + model_files("performance.png")
         + model_files("model.joblib")
         + model_files("plots"),
+        shap=expand("{folder}/{name}", folder=SHAP_DIRS, name=SHAP_FILES),
         config=workflow.configfiles,
         manifest="results/manifest.json",
     output:

@@ -3,7 +3,7 @@
 import logging
 
 from radiotx import cohort, experiment, logs
-from radiotx.features import read_rows, rnaseq
+from radiotx.features import deep, read_rows, rnaseq
 
 logs.to_file(snakemake.log[0])
 clinical_cfg = snakemake.params.clinical
@@ -20,6 +20,7 @@ if dropped:
 modalities = {
     "radiomics": read_rows(snakemake.input.radiomics),
     "rnaseq": expression,
+    "deep": deep.read_crops(snakemake.input.deep),
     "clinical": cohort.encode_clinical(
         table, clinical_cfg["numeric"], clinical_cfg["categorical"], path
     ),

@@ -1,15 +1,17 @@
 """One outer fold of one (endpoint, pipeline): every classifier tuned by inner CV on the
 fold's training patients (preprocessing shared between them) and scored on its test
-patients."""
+patients; the models named in config explain.shap explained there by SHAP."""
 
 import json
 
 from radiotx import experiment, logs
+from radiotx.explain import tabular
 
 logs.to_file(snakemake.log[0])
 w = snakemake.wildcards
 job = experiment.from_job(snakemake.input, w, snakemake.params)
-results = job.evaluate_fold(int(w.repeat), int(w.fold))
+shap = tabular.Options.from_config(snakemake.params.explain)  # models to explain by SHAP
+results = job.evaluate_fold(int(w.repeat), int(w.fold), shap=shap)
 with open(snakemake.output[0], "w", encoding="utf-8") as handle:
     json.dump(
         {

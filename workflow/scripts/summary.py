@@ -1,5 +1,5 @@
-"""Ranked results table of every model job, with the fusion comparison of each endpoint
-and the reporting checklist."""
+"""Ranked results table of every model job, with the fusion comparison and the SHAP
+explanations of each endpoint and the reporting checklist."""
 
 from pathlib import Path
 
@@ -24,8 +24,8 @@ rows = checklist.items(
     pd.read_csv(snakemake.input.availability, sep="\t", index_col=0),
     manifest.read(snakemake.input.manifest),
 )
-report.write_summary(
-    table, snakemake.output.tsv, snakemake.output.md, comparisons, checklist.markdown(rows)
-)
+explanations = report.shap_sections(snakemake.input.shap)
+out = snakemake.output
+report.write_summary(table, out.tsv, out.md, comparisons, checklist.markdown(rows), explanations)
 markdown = Path(snakemake.output.md).read_text(encoding="utf-8")
 Path(snakemake.output.html).write_text(report.html_page(markdown, "Summary"), encoding="utf-8")

@@ -2,9 +2,11 @@
 NT-Xent loss that pulls a crop's two views together against the other 2N - 2 views of
 the batch.
 
-The views are the CT analogue of SimCLR's crop-and-colour distortion: a random crop
-(shifted up to 10 % of the side) resized by up to 10 %, random flips, and an intensity
-distortion (window/level jitter, gamma, Gaussian noise) on the windowed [0, 1] values.
+The views are the CT analogue of SimCLR's crop-and-colour distortion: a random crop of
+60-100 % of the side resized back to the full crop, random flips, and an intensity
+distortion (window/level jitter, gamma, Gaussian noise) on the windowed [0, 1] values,
+scaled by a strength (0-1; the default 0.5 keeps size and texture changes mild, since
+tumour size and texture carry the signal that the embeddings should keep).
 """
 
 from __future__ import annotations
@@ -32,22 +34,22 @@ def augment(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) 
     def uniform(low, high, *shape):
         return low + (high - low) * torch.rand(n, *shape, generator=generator).to(device)
 
-    # random crop (a shift), a mild resize and flips: one affine resampling of the batch.
-    # CT has a physical scale and calibrated intensities, so the size and intensity
-    # distortions stay mild: strong ones would teach invariance to tumour size and texture.
-    scale = uniform(1 - 0.1 * strength, 1 + 0.1 * strength, 1)
-    shift = uniform(-0.2 * strength, 0.2 * strength, 3)
+    # a random crop of 60-100 % of the side (at strength 1) resized to the full crop, and
+    # random flips: one affine resampling of the whole batch
+    scale = uniform(1 - 0.4 * strength, 1.0, 1)
+    shift = (1 - scale) * uniform(-1.0, 1.0, 3)
     flips = torch.where(torch.rand(n, 3, generator=generator) < 0.5, -1.0, 1.0).to(device)
     theta = torch.zeros(n, 3, 4, device=device)
     theta[:, :, :3] = torch.diag_embed(scale * flips)
     theta[:, :, 3] = shift
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    view = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    view = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     # window/level jitter, gamma and noise
-    contrast = uniform(1 - 0.1 * strength, 1 + 0.1 * strength, 1, 1, 1, 1)
-    level = uniform(-0.05 * strength, 0.05 * strength, 1, 1, 1, 1)
+    spread = 0.25 * strength
+    contrast = uniform(1 - spread, 1 + spread, 1, 1, 1, 1)
+    level = uniform(-spread / 2, spread / 2, 1, 1, 1, 1)
     view = ((view - 0.5) * contrast + 0.5 + level).clamp(0, 1)
-    gamma = torch.exp(uniform(-0.2 * strength, 0.2 * strength, 1, 1, 1, 1))
+    gamma = torch.exp(uniform(-0.4 * strength, 0.4 * strength, 1, 1, 1, 1))
     view = view.clamp_min(1e-6) ** gamma
     noise = torch.randn(view.shape, generator=generator).to(device)
     return view + 0.03 * strength * noise

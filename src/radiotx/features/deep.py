@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 from scipy import ndimage
 
 
@@ -45,9 +44,11 @@ class CropSettings:
         )
 
 
-def crop(image: sitk.Image, mask: sitk.Image, settings: CropSettings = CropSettings()):
+def crop(image, mask, settings: CropSettings = CropSettings()):
     """The windowed image crop (float32 in [0, 1]) and the mask crop (uint8), both of
     shape (size, size, size) in z, y, x order."""
+    import SimpleITK as sitk  # here: the encoders need this module's helpers, not SimpleITK
+
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.Execute(sitk.Cast(mask > 0, sitk.sitkUInt8))
     centre = np.array(stats.GetCentroid(1))

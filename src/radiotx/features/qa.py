@@ -215,4 +215,5 @@ def table(paths) -> pd.DataFrame:
         with open(path, encoding="utf-8") as handle:
             entry = json.load(handle)
         rows.append({k: json.dumps(v) if isinstance(v, list) else v for k, v in entry.items()})
-    return pd.DataFrame(rows)
+    # no patient (a modality that no pipeline uses): the header alone, readable as a table
+    return pd.DataFrame(rows, columns=None if rows else ["patient_id", "status", "problem", "fix"])
