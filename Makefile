@@ -25,6 +25,7 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable > $(VENV)/installed.txt
 	$(BIN)/uv pip compile pyproject.toml --extra slurm --extra dev --python-version 3.11 \
 	  --constraint $(VENV)/installed.txt --no-annotate --custom-compile-command "make lock" \
+	  $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) \
 	  --output-file $(LOCK)
 
 demo: setup

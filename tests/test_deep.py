@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from scipy import stats
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
@@ -163,10 +164,7 @@ def test_a_vit_encoder_embeds_and_keeps_its_attention():
 
 
 # ------------------------------------------------------------------------------------- demo
-@pytest.fixture(scope="module")
-def demo_crops():
-    """The demo cohort's 80 crops (made in memory), masks and labels."""
-    design = demo.design(80, 42, 0.2)
+def crops_of(design):
     settings = deep.CropSettings()
     rows, masks = {}, {}
     for patient, label in zip(design["patient_id"], design["label"], strict=True):
@@ -174,6 +172,14 @@ def demo_crops():
         crop, roi = deep.crop(demo._to_sitk(image), demo._to_sitk(mask), settings)
         rows[patient], masks[patient] = crop.ravel(), roi
     X = pd.DataFrame.from_dict(rows, orient="index", columns=deep.voxel_columns(settings.size))
+    return X, masks
+
+
+@pytest.fixture(scope="module")
+def demo_crops():
+    """The demo cohort's 80 crops (made in memory), masks and labels."""
+    design = demo.design(80, 42, 0.2)
+    X, masks = crops_of(design)
     return X, masks, design.set_index("patient_id")["label"].loc[X.index]
 
 
@@ -183,29 +189,41 @@ def probe_auc(features, y) -> float:
     return float(cross_val_score(probe, features, y, cv=cv, scoring="roc_auc").mean())
 
 
-def test_a_linear_probe_on_simclr_embeddings_beats_a_random_encoder(demo_crops):
+def test_a_linear_probe_on_simclr_embeddings_beats_a_random_encoder(demo_crops, tmp_path):
     X, _, y = demo_crops
-    # the standard linear-probe protocol: pretraining on the (unlabelled) crops, then the
-    # same cross-validated probe on both encoders' embeddings
-    pretrained = DeepEncoder(objective="simclr", epochs=30).fit(X).transform(X)
-    untrained = DeepEncoder(objective="random").fit(X).transform(X)
-    simclr_auc, random_auc = probe_auc(pretrained, y), probe_auc(untrained, y)
-    assert simclr_auc > random_auc + 0.02, (simclr_auc, random_auc)
+    # the linear-probe protocol: SimCLR pretraining on the cohort's crops (labels unused)
+    # and an external unlabelled set (160 other demo patients, deep.unlabelled), then the
+    # same cross-validated probe on its embeddings and on those of untrained encoders
+    # (several initialisations: one alone varies by +-0.04 AUC)
+    unlabelled, _ = crops_of(demo.design(240, 42, 0.2).iloc[80:])
+    assert not set(unlabelled.index) & set(X.index)
+    np.save(tmp_path / "unlabelled.npy", unlabelled.to_numpy(dtype=np.float32))
+    simclr_encoder = DeepEncoder(epochs=40, unlabelled=str(tmp_path / "unlabelled.npy"), threads=2)
+    simclr_auc = probe_auc(simclr_encoder.fit(X).transform(X), y)
+    random_aucs = [
+        probe_auc(DeepEncoder(objective="random", seed=seed).fit_transform(X), y)
+        for seed in range(5)
+    ]
+    assert simclr_auc > np.mean(random_aucs) + 0.02, (simclr_auc, random_aucs)
+    assert simclr_encoder.loss_curve_[-1] < simclr_encoder.loss_curve_[0]
 
 
 @pytest.fixture(scope="module")
 def explained(demo_crops):
-    """Attributions of a supervised CNN trained on 3 of 4 folds of the demo, on the fourth."""
+    """Attributions of a supervised CNN trained on 3 of 4 folds of the demo, on the fourth
+    (two such folds)."""
     X, masks, y = demo_crops
     outer = pd.Series(np.arange(len(X)) % 4, index=X.index)
-    return images.explain_outer_folds(X, masks, y, outer, {"epochs": 30}, steps=8, folds=[0])
+    return images.explain_outer_folds(X, masks, y, outer, {"epochs": 30}, steps=8, folds=[0, 1])
 
 
 def test_gradcam_mass_falls_inside_the_lesion_of_the_texture_class(explained):
     rows, *_ = explained
     cam = rows[(rows["method"] == "gradcam") & (rows["label"] == 1)]
-    inside = (cam["mass_in_roi"] > cam["roi_share"]).mean()
-    assert len(cam) >= 20 and inside > 0.5, inside
+    inside = int((cam["mass_in_roi"] > cam["roi_share"]).sum())
+    # a map unrelated to the lesion puts more than the ROI's share there half of the time
+    assert len(cam) >= 10
+    assert stats.binomtest(inside, len(cam), 0.5, alternative="greater").pvalue < 0.05, inside
 
 
 def test_attributions_pass_the_randomisation_and_deletion_checks(explained):

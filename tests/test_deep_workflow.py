@@ -3,7 +3,9 @@ the image explanations, and MLflow."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -72,3 +74,22 @@ def test_deep_models_are_scored_and_explained(deep_study):
     overlays = sorted((results / "explain/response/deep/overlays").glob("*.png"))
     assert len(overlays) == 3  # one per outer fold
     assert (results / "explain/response/deep/deletion.png").stat().st_size
+
+
+def test_image_explanations_are_in_the_summary_and_in_mlflow_under_pseudonyms(deep_study):
+    import mlflow
+
+    results = deep_study["dir"] / "results"
+    assert "### Image explanations" in (results / "summary.md").read_text(encoding="utf-8")
+    run = json.loads((results / "mlflow/last_run.json").read_text(encoding="utf-8"))
+    client = mlflow.MlflowClient(run["tracking_uri"])
+    parent, where = run["parent_run_id"], "explain/response/deep"
+    logged = {a.path.removeprefix(f"{where}/") for a in client.list_artifacts(parent, where)}
+    assert {"sanity.tsv", "attributions.tsv", "deletion.png", "overlays"} <= logged
+    overlays = [a.path for a in client.list_artifacts(parent, f"{where}/overlays")]
+    assert len(overlays) == 3
+    table = pd.read_csv(client.download_artifacts(parent, f"{where}/attributions.tsv"), sep="\t")
+    local = pd.read_csv(results / "explain/response/deep/attributions.tsv", sep="\t")
+    # the same rows, every patient id replaced by its pseudonym (figures too)
+    assert len(table) == len(local) and not set(table["patient_id"]) & set(local["patient_id"])
+    assert not any(Path(p).stem in set(local["patient_id"]) for p in overlays)

@@ -494,6 +494,44 @@ def shap_sections(paths: Iterable[str | Path], top: int = 5) -> dict[str, str]:
     return {e: shap_markdown(tables, top) for e, tables in sorted(by_endpoint.items())}
 
 
+_IMAGE_INTRO = (
+    "Attributions of a supervised image encoder trained in each outer fold on its training "
+    "patients, for the positive class on its test patients. *ROI share of attribution*: the "
+    "positive attribution inside the lesion mask (chance: the ROI's share of the crop). "
+    "Sanity checks: the maps of a model with re-randomised weights must differ (Spearman "
+    "rho below 0.5), and blanking the top-attributed voxels first must lower the predicted "
+    "probability faster than blanking in random order (deletion AUC below random). "
+    "Overlays and per-patient values: `results/explain/<endpoint>/deep/`."
+)
+
+
+def image_markdown(sanity: pd.DataFrame) -> str:
+    """The image-explanation section of one endpoint, from its sanity.tsv (see
+    :func:`radiotx.explain.images.summarise_sanity`)."""
+    rows = [
+        [
+            r.method,
+            f"{r.mass_in_roi:.3f} (chance {r.roi_share:.3f})",
+            f"{r.randomisation_spearman:.2f} ({'passed' if r.randomisation_passed else 'FAILED'})",
+            f"{r.deletion_auc:.3f} vs {r.deletion_auc_random:.3f} "
+            f"({'passed' if r.deletion_passed else 'FAILED'})",
+            str(int(r.n_patients)),
+        ]
+        for r in sanity.itertuples()
+    ]
+    header = [
+        "Method", "ROI share of attribution", "Randomised-model rho", "Deletion AUC vs random",
+        "Patients",
+    ]  # fmt: skip
+    return "\n\n".join(["### Image explanations", _IMAGE_INTRO, pipe_table(header, rows)])
+
+
+def image_sections(paths: Iterable[str | Path]) -> dict[str, str]:
+    """Endpoint -> its image-explanation section, from ``results/explain/<endpoint>/deep/
+    sanity.tsv`` files."""
+    return {Path(path).parts[-3]: image_markdown(pd.read_csv(path, sep="\t")) for path in paths}
+
+
 def summary_markdown(
     table: pd.DataFrame,
     title: str = "Model performance summary",

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -44,6 +45,7 @@ REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
 ARTIFACT_FILES = ("metrics.json", "selected_features.tsv", "performance.png")
 PLOTS = "plots"  # a model's evaluation figures (ROC, PR, calibration, decision curve, ...)
 SHAP = "shap"  # a model's SHAP explanations; patients.tsv names patients (pseudonymised)
+IMAGE_ATTRIBUTIONS = "attributions.tsv"  # per-patient image attributions (pseudonymised)
 SHAP_PATIENTS = "patients.tsv"
 ARTIFACT_DIR = "mlartifacts"
 _SQLITE = "sqlite:///"
@@ -315,9 +317,33 @@ def _log_shap(client: MlflowClient, run_id: str, folder: Path, pseudonyms) -> No
             client.log_artifact(run_id, str(Path(scratch) / SHAP_PATIENTS), artifact_path=SHAP)
 
 
+def _log_image_explanations(client: MlflowClient, run_id: str, folder: Path, pseudonyms) -> None:
+    """One endpoint's image attributions (``results/explain/<endpoint>/deep``) under
+    ``explain/<endpoint>/deep``: the per-patient table and the overlay figures (named by
+    patient) with pseudonyms when asked, the sanity checks and deletion curves as they are."""
+    where = f"explain/{folder.parent.name}/{folder.name}"
+    rename = pseudonyms or {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in sorted(folder.iterdir()):
+            if path.name == IMAGE_ATTRIBUTIONS:
+                table = pd.read_csv(path, sep="\t", dtype={"patient_id": str})
+                table["patient_id"] = table["patient_id"].map(lambda p: rename.get(p, p))
+                path = Path(scratch) / IMAGE_ATTRIBUTIONS
+                table.to_csv(path, sep="\t", index=False)
+            if path.is_dir():
+                for figure in sorted(path.glob("*.png")):
+                    copy = Path(scratch) / f"{rename.get(figure.stem, figure.stem)}.png"
+                    shutil.copyfile(figure, copy)
+                    client.log_artifact(run_id, str(copy), artifact_path=f"{where}/{path.name}")
+                continue
+            client.log_artifact(run_id, str(path), artifact_path=where)
+
+
 def _patient_ids(model_dir: Path) -> set[str]:
-    """The patients a model directory names (predictions and SHAP values), to pseudonymise."""
+    """The patients a model directory or an image-explanation folder names (predictions,
+    SHAP values, attributions), to pseudonymise."""
     files = [model_dir / "predictions.tsv", model_dir / SHAP / SHAP_PATIENTS]
+    files.append(model_dir / IMAGE_ATTRIBUTIONS)
     return {
         patient
         for path in files
@@ -462,6 +488,7 @@ def log_study(
     artifacts: list | None = None,
     pseudonym_key: str | None = None,
     register: bool = False,
+    image_explanations: list | None = None,
 ) -> dict:
     """Log a study as one parent run (config, summary) with a nested child run per model
     and, nested in each, a run per outer fold (its choices and test-fold metrics).
@@ -471,7 +498,10 @@ def log_study(
     :func:`pseudonyms` instead of patient ids. Each final model (``model.joblib``) is
     logged as an MLflow model; with ``register`` the headline model of each endpoint and
     pipeline (its ``selected`` model, or its only one) becomes a registered model version
-    named ``<experiment>.<endpoint>.<pipeline>``.
+    named ``<experiment>.<endpoint>.<pipeline>``. ``image_explanations`` are folders
+    ``results/explain/<endpoint>/deep`` (image attributions, their sanity checks and
+    overlays), logged to the parent run under ``explain/<endpoint>/deep``, patients
+    pseudonymised too.
 
     Each call creates a new parent run. Child runs are named ``pipeline/classifier``
     (``endpoint/pipeline/classifier`` when the study has several endpoints), fold runs
@@ -496,7 +526,8 @@ def log_study(
             _log_batch(client, parent_id, _params(params or {}), [])
             for path in extra:
                 _log_path(client, parent_id, path)
-            ids = set().union(*(_patient_ids(d) for d in dirs))
+            explained = [Path(folder) for folder in image_explanations or []]
+            ids = set().union(*(_patient_ids(d) for d in dirs + explained))
             names = None if pseudonym_key is None else pseudonyms(sorted(ids), pseudonym_key)
             headline = {
                 (m["endpoint"], m["pipeline"], m["classifier"])
@@ -511,6 +542,8 @@ def log_study(
                 children[key] = _log_model_run(
                     client, experiment_id, parent_id, d, m, _tags(tags), key, names, name
                 )
+            for folder in explained:
+                _log_image_explanations(client, parent_id, folder, names)
             _log_batch(client, parent_id, [], _best_auc(metrics, int(time.time() * 1000)))
         except BaseException:
             client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FAILED))

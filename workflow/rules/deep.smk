@@ -46,7 +46,8 @@ if config["deep"]["unlabelled"]:
 # test patients, with their sanity checks.
 rule explain_deep:
     input:
-        unpack(modelling_inputs),
+        cohort="results/cohort.h5mu",
+        folds="results/splits/{endpoint}.tsv",
         crops=feature_files("deep"),
     output:
         attributions="results/explain/{endpoint}/deep/attributions.tsv",

@@ -6,6 +6,7 @@ rule summary:
         tests=comparison_files("tests.tsv"),
         contributions=comparison_files("contributions.tsv"),
         shap=expand("{folder}/stability.tsv", folder=SHAP_DIRS),
+        images=deep_explanations(),
         availability="results/availability.tsv",
         manifest="results/manifest.json",
     output:
@@ -36,6 +37,7 @@ rule track:
         + model_files("model.joblib")
         + model_files("plots"),
         shap=expand("{folder}/{name}", folder=SHAP_DIRS, name=SHAP_FILES),
+        images=deep_explanations(),
         config=workflow.configfiles,
         manifest="results/manifest.json",
     output:

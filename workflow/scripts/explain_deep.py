@@ -36,5 +36,5 @@ for patient in images.overlay_patients(rows, snakemake.params.explain["overlays"
         masks[patient],
         maps[patient],
         Path(out.overlays) / f"{patient}.png",
-        f"{patient} ({endpoint}: {rows.set_index('patient_id').loc[patient, 'label'].iloc[0]})",
+        images.overlay_title(rows, patient, endpoint),
     )

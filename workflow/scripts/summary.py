@@ -25,6 +25,8 @@ rows = checklist.items(
     manifest.read(snakemake.input.manifest),
 )
 explanations = report.shap_sections(snakemake.input.shap)
+for endpoint, section in report.image_sections(snakemake.input.images).items():
+    explanations[endpoint] = "\n\n".join(filter(None, [explanations.get(endpoint), section]))
 out = snakemake.output
 report.write_summary(table, out.tsv, out.md, comparisons, checklist.markdown(rows), explanations)
 markdown = Path(snakemake.output.md).read_text(encoding="utf-8")

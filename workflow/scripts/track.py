@@ -20,5 +20,6 @@ result = track.log_study(
     artifacts=[*snakemake.input.summary, snakemake.input.manifest, *snakemake.input.config],
     pseudonym_key=key,
     register=p.register,
+    image_explanations=[Path(path).parent for path in snakemake.input.images],
 )
 Path(snakemake.output[0]).write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -222,8 +222,15 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features=None):
+        """``h000``, ``h001``, ... after the modality prefix of the inputs (``deep:``), so
+        that a selected embedding dimension still names its modality."""
         check_is_fitted(self, "state_")
-        return np.asarray([f"h{i:03d}" for i in range(self.n_features_out_)], dtype=object)
+        names = (
+            input_features if input_features is not None else getattr(self, "feature_names_in_", [])
+        )
+        prefixes = {str(name).rpartition(":")[0] for name in names}
+        prefix = f"{prefixes.pop()}:" if len(prefixes) == 1 and "" not in prefixes else ""
+        return np.asarray([f"{prefix}h{i:03d}" for i in range(self.n_features_out_)], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -233,3 +233,13 @@ def overlay_patients(rows: pd.DataFrame, per_fold: int) -> list[str]:
     first = rows.drop_duplicates("patient_id")
     ranked = first.sort_values(["fold", "label", "probability"], ascending=[True, False, False])
     return list(ranked.groupby("fold").head(per_fold)["patient_id"])
+
+
+def overlay_title(rows: pd.DataFrame, patient: str, endpoint: str) -> str:
+    """The title of a patient's overlay: fold, label and predicted probability (no patient
+    id: the figures are logged under pseudonyms)."""
+    row = rows[rows["patient_id"] == patient].iloc[0]
+    return (
+        f"outer fold {row['fold']}: {endpoint} = {row['label']}, "
+        f"predicted probability {row['probability']:.2f}"
+    )
