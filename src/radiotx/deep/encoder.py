@@ -133,6 +133,10 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         params = [*encoder.parameters(), *head.parameters()]
         optimiser = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=1e-4)
         generator = torch.Generator().manual_seed(self.seed)
+        # the views' draws on the training device (on the CPU: the same generator)
+        views = (
+            generator if device.type == "cpu" else torch.Generator(device).manual_seed(self.seed)
+        )
         losses, started = [], time.perf_counter()
         encoder.train()
         for _ in range(self.epochs):
@@ -143,11 +147,11 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
                     continue  # one crop has no negatives (and breaks batch norm)
                 x = crops[batch].to(device)
                 if self.objective == "simclr":
-                    z1 = head(encoder(simclr.augment(x, generator, self.augmentation)))
-                    z2 = head(encoder(simclr.augment(x, generator, self.augmentation)))
+                    z1 = head(encoder(simclr.augment(x, views, self.augmentation)))
+                    z2 = head(encoder(simclr.augment(x, views, self.augmentation)))
                     loss = simclr.nt_xent(z1, z2, self.temperature)
                 else:
-                    logits = head(encoder(simclr.augment(x, generator, self.augmentation / 2)))
+                    logits = head(encoder(simclr.augment(x, views, self.augmentation / 2)))
                     loss = torch.nn.functional.cross_entropy(logits, codes[batch], weight=weight)
                 optimiser.zero_grad()
                 loss.backward()

@@ -28,17 +28,22 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> tor
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
-    """One random view of each crop of the batch ``x`` (N, 1, S, S, S) in [0, 1]."""
-    n, device = len(x), x.device
+    """One random view of each crop of the batch ``x`` (N, 1, S, S, S) in [0, 1]. The
+    draws come from ``generator`` on its device (a CUDA generator keeps a GPU batch's
+    noise on the GPU)."""
+    n, device, source = len(x), x.device, generator.device
+
+    def draw(sampler, *shape):
+        return sampler(*shape, generator=generator, device=source).to(device)
 
     def uniform(low, high, *shape):
-        return low + (high - low) * torch.rand(n, *shape, generator=generator).to(device)
+        return low + (high - low) * draw(torch.rand, n, *shape)
 
     # a random crop of 60-100 % of the side (at strength 1) resized to the full crop, and
     # random flips: one affine resampling of the whole batch
     scale = uniform(1 - 0.4 * strength, 1.0, 1)
     shift = (1 - scale) * uniform(-1.0, 1.0, 3)
-    flips = torch.where(torch.rand(n, 3, generator=generator) < 0.5, -1.0, 1.0).to(device)
+    flips = torch.where(draw(torch.rand, n, 3) < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 3, 4, device=device)
     theta[:, :, :3] = torch.diag_embed(scale * flips)
     theta[:, :, 3] = shift
@@ -51,5 +56,5 @@ def augment(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) 
     view = ((view - 0.5) * contrast + 0.5 + level).clamp(0, 1)
     gamma = torch.exp(uniform(-0.4 * strength, 0.4 * strength, 1, 1, 1, 1))
     view = view.clamp_min(1e-6) ** gamma
-    noise = torch.randn(view.shape, generator=generator).to(device)
+    noise = draw(torch.randn, *view.shape)
     return view + 0.03 * strength * noise
