@@ -235,3 +235,19 @@ def test_attributions_pass_the_randomisation_and_deletion_checks(explained):
     assert all(len(curve) == len(images.DELETION_STEPS) for curve, _ in curves.values())
     some = next(iter(maps.values()))
     assert set(some) == set(images.CNN_METHODS) and some["gradcam"].shape == (24, 24, 24)
+
+
+def test_vit_attributions_use_attention_rollout():
+    X, y = planted_crops(n=24, size=12)
+    fitted = DeepEncoder(architecture="vit", objective="supervised", epochs=3, batch_size=8)
+    fitted.fit(X, y)
+    crops = fitted._tensor(X.to_numpy(dtype=np.float32)[:6])
+    masks = (crops[:, 0].numpy() > 0.5).astype(np.uint8)
+    rows, sanity, maps, _ = images.explain_fold(
+        fitted.classifier_(), crops, masks, list(range(6)), images.VIT_METHODS, steps=4
+    )
+    rollout = maps["rollout"]
+    # each patch's share of the class token's attention, upsampled to the crop: positive
+    assert rollout.shape == (6, 12, 12, 12) and (rollout > 0).all()
+    assert [row["method"] for row in sanity] == list(images.VIT_METHODS)
+    assert np.isfinite([row["randomisation_spearman"] for row in sanity]).all()
