@@ -251,3 +251,33 @@ def test_vit_attributions_use_attention_rollout():
     assert rollout.shape == (6, 12, 12, 12) and (rollout > 0).all()
     assert [row["method"] for row in sanity] == list(images.VIT_METHODS)
     assert np.isfinite([row["randomisation_spearman"] for row in sanity]).all()
+
+
+def test_deep_features_fuse_with_another_modality_by_every_strategy():
+    from radiotx import cohort, experiment, fusion, splits
+
+    X, y = planted_crops(n=36, size=8)
+    ids = [f"P{i:03d}" for i in range(36)]
+    X.index = ids
+    rng = np.random.default_rng(0)
+    clinical = pd.DataFrame(rng.normal(size=(36, 4)), index=ids, columns=list("abcd"))
+    labels = pd.Series(y.to_numpy(dtype=float), index=ids)
+    # six patients without an image: their crops are missing, as in a real cohort
+    mdata = cohort.build({"deep": X.iloc[6:], "clinical": clinical}, {"response": labels})
+    folds = splits.make_splits(labels, n_splits=3, seed=1)
+    settings = experiment.Settings(
+        k_features=(5,), balancers=("class_weight",), candidates=("logreg",),
+        strategies=fusion.STRATEGIES, n_boot=20,
+        deep={"epochs": 2, "batch_size": 8, "width": 4},
+    )  # fmt: skip
+    job = experiment.procedure(
+        mdata, folds, endpoint="response", pipeline="fused", modalities=["deep", "clinical"],
+        settings=settings,
+    )  # fmt: skip
+    results = job.evaluate_fold(0, 0)
+    assert set(results) == {*fusion.STRATEGIES, "selected"}
+    for name, part in results.items():
+        assert len(part.predictions) == 12, name  # patients without an image are scored too
+        assert set(part.selected["modality"]) <= {"deep", "clinical"}
+        embeddings = part.selected.loc[part.selected["modality"] == "deep", "feature"]
+        assert embeddings.str.fullmatch(r"h\d{3}").all(), name
