@@ -144,7 +144,8 @@ def test_outputs_and_ranked_summary(study):
     assert "| Rank |" in markdown
     # the fusion comparison of the binary endpoint: 6 fusion models x 3 baselines
     assert "### Fusion against single modalities" in markdown
-    assert markdown.count("| fusion / ") == 6 * 3 + 6 * 3  # tests, then contributions
+    # tests, then contributions, then the SHAP row of the explained fusion/selected
+    assert markdown.count("| fusion / ") == 6 * 3 + 6 * 3 + 1
     # the survival endpoint: ranked by C-index, a Kaplan-Meier figure per model
     survival = table[table["endpoint"] == "overall_survival"]
     assert (survival["metric"] == "c_index").all() and survival["roc_auc"].isna().all()
