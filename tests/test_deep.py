@@ -146,7 +146,7 @@ def test_the_supervised_encoder_learns_the_class_and_needs_class_labels():
     X, y = planted_crops(n=32)
     encoder = DeepEncoder(objective="supervised", epochs=15, batch_size=8, width=4).fit(X, y)
     with torch.no_grad():
-        crops = encoder._tensor(X.to_numpy(dtype=np.float32))
+        crops = encoder.crops(X.to_numpy(dtype=np.float32))
         predicted = encoder.classifier_()(crops).argmax(dim=1).numpy()
     assert (predicted == y.to_numpy()).mean() > 0.8
     survival = pd.DataFrame({"time": np.arange(32.0), "event": y})
@@ -159,7 +159,7 @@ def test_a_vit_encoder_embeds_and_keeps_its_attention():
     encoder = DeepEncoder(architecture="vit", epochs=1, batch_size=8).fit(X)
     assert encoder.transform(X).shape == (24, 96)
     vit = encoder.encoder_()
-    vit(encoder._tensor(X.to_numpy(dtype=np.float32)[:2]))
+    vit(encoder.crops(X.to_numpy(dtype=np.float32)[:2]))
     assert [tuple(a.shape) for a in vit.attentions()][0] == (2, 4, 9, 9)  # 8 patches + token
 
 
@@ -241,7 +241,7 @@ def test_vit_attributions_use_attention_rollout():
     X, y = planted_crops(n=24, size=12)
     fitted = DeepEncoder(architecture="vit", objective="supervised", epochs=3, batch_size=8)
     fitted.fit(X, y)
-    crops = fitted._tensor(X.to_numpy(dtype=np.float32)[:6])
+    crops = fitted.crops(X.to_numpy(dtype=np.float32)[:6])
     masks = (crops[:, 0].numpy() > 0.5).astype(np.uint8)
     rows, sanity, maps, _ = images.explain_fold(
         fitted.classifier_(), crops, masks, list(range(6)), images.VIT_METHODS, steps=4

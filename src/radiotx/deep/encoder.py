@@ -117,12 +117,12 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         encoder = networks.encoder(self.architecture, self.size_, self.width).to(device)
         classes = np.unique(labels) if labels is not None else None
-        crops = self._tensor(values)
+        crops = self.crops(values)
         if self.objective == "random":
             return _cpu_state(encoder), None, [], classes
         if self.objective == "simclr" and self.unlabelled:
             extra = np.load(self.unlabelled).astype(np.float32)
-            crops = torch.cat([crops, self._tensor(extra)])
+            crops = torch.cat([crops, self.crops(extra)])
         if self.objective == "simclr":
             head = networks.projection_head(encoder.dim).to(device)
         else:
@@ -180,7 +180,9 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         torch.use_deterministic_algorithms(device == "cpu")
         return torch.device(device)
 
-    def _tensor(self, values: np.ndarray):
+    def crops(self, values):
+        """Flattened crops (N x size**3, float32 values) as the networks' input tensor
+        (N, 1, size, size, size)."""
         import torch
 
         size = side(values.shape[1])
@@ -221,7 +223,7 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
             self._torch_setup()
             encoder = self.encoder_()
             with torch.no_grad():
-                crops = self._tensor(values[rows])
+                crops = self.crops(values[rows])
                 out[rows] = torch.cat([encoder(b) for b in crops.split(64)]).double().numpy()
         return out
 

@@ -205,7 +205,7 @@ def explain_outer_folds(X, masks: dict, y, outer, encoder: dict, *, steps=16, se
         fitted = DeepEncoder(**params, seed=seed).fit(X.loc[train], y.loc[train].astype(int))
         model = fitted.classifier_()
         target = int(np.searchsorted(fitted.classes_, 1))
-        crops = fitted._tensor(X.loc[test].to_numpy(dtype=np.float32))
+        crops = fitted.crops(X.loc[test].to_numpy(dtype=np.float32))
         fold_masks = np.stack([masks[p] for p in test])
         part_rows, part_sanity, part_maps, part_curves = explain_fold(
             model, crops, fold_masks, list(test), methods_for(fitted.architecture),
