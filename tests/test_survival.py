@@ -150,3 +150,12 @@ def test_follow_up_time_from_dates():
     out = survival.endpoint_labels(table, spec)
     assert out.loc["A"].tolist() == [30.0, True] and out.loc["B"].tolist() == [10.0, False]
     assert out.loc["C", "time"] == 1 and out.loc["D"].isna().all()
+
+
+def test_a_survival_learning_curve_ignores_the_class_balancers():
+    # the demo's survival endpoints with its SMOTE setting and few events at half the
+    # training set: survival models are not balanced, so no SMOTE check may stop them
+    mdata, table = study(seed=3)
+    job = procedure(mdata, table, balancers=("smote",), smote_neighbors=40)
+    curve = job.learning_curve([0.3])
+    assert set(curve["model"]) >= {"coxnet", "rsf"} and curve["score"].between(0, 1).all()

@@ -223,7 +223,8 @@ class Procedure:
                 )
                 keep, _ = next(cut.split(train.to_frame(), self.y.loc[train]))
                 rows = test | self.X.index.isin(train[keep])
-                if set(self.settings.balancers) & NEIGHBOUR_BALANCERS:
+                # survival models are not balanced (censored data have no classes)
+                if self.survival is None and set(self.settings.balancers) & NEIGHBOUR_BALANCERS:
                     self._check_cut(train[keep], fold, fraction)
                 for name, part in self.evaluate_fold(0, fold, select=False, rows=rows).items():
                     parts.setdefault(name, []).append(part)

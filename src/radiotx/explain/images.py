@@ -177,7 +177,8 @@ def explain_fold(
 def summarise_sanity(sanity: pd.DataFrame) -> pd.DataFrame:
     """Per method over the folds: the checks' means and whether each passed (maps that
     change under weight randomisation, rho < 0.5; a deletion curve below random order's)."""
-    table = sanity.groupby("method", sort=False).mean(numeric_only=True)
+    table = sanity.drop(columns="fold", errors="ignore").groupby("method", sort=False)
+    table = table.mean(numeric_only=True)
     table["n_patients"] = sanity.groupby("method", sort=False)["n_patients"].sum()
     table["randomisation_passed"] = table["randomisation_spearman"].abs() < 0.5
     table["deletion_passed"] = table["deletion_auc"] < table["deletion_auc_random"]
