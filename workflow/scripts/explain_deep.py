@@ -13,9 +13,10 @@ mdata = cohort.read(snakemake.input.cohort)
 folds = splits.read(snakemake.input.folds)
 outer = splits.outer(folds, splits.repeat_ids(folds)[0])
 X = cohort.modality_frame(mdata, "deep")
+masks = deep.read_masks(snakemake.input.crops)
 rows, sanity, maps, curves = images.explain_outer_folds(
     X,
-    deep.read_masks(snakemake.input.crops),
+    masks,
     mdata.obs[endpoint],
     outer.loc[outer.index.intersection(X.index)],
     snakemake.params.encoder,
@@ -27,12 +28,10 @@ summary = images.summarise_sanity(sanity)
 summary.to_csv(out.sanity, sep="\t", index=False)
 sanity.to_csv(Path(out.sanity).with_name("sanity_folds.tsv"), sep="\t", index=False)
 overlays.deletion_plot(curves, out.deletion, f"{endpoint}: deletion curves")
-crops = dict(zip(X.index, X.to_numpy(), strict=True))
-masks = deep.read_masks(snakemake.input.crops)
+size = deep.side(X.shape[1])
 for patient in images.overlay_patients(rows, snakemake.params.explain["overlays"]):
-    size = deep.side(len(crops[patient]))
     overlays.overlay(
-        crops[patient].reshape(size, size, size),
+        X.loc[patient].to_numpy().reshape(size, size, size),
         masks[patient],
         maps[patient],
         Path(out.overlays) / f"{patient}.png",

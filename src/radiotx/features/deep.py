@@ -98,7 +98,7 @@ def read_crops(paths) -> pd.DataFrame:
     rows = {Path(p).name.removesuffix(".npz"): read_crop(p)[0].ravel() for p in paths}
     if not rows:
         return pd.DataFrame()
-    size = round(len(next(iter(rows.values()))) ** (1 / 3))
+    size = side(len(next(iter(rows.values()))))
     return pd.DataFrame.from_dict(rows, orient="index", columns=voxel_columns(size))
 
 
