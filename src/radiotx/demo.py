@@ -55,6 +55,7 @@ MITO_GENES = (
 SITES = ("A", "B", "C")
 SITE_PROBS = (0.4, 0.35, 0.25)
 SITE_NOISE_HU = {"A": 10.0, "B": 14.0, "C": 8.0}
+BIASED_SITE = "B"  # the site of the optional planted bias (see tumour_parameters)
 
 # Class means (negatives, positives) of the hidden tumour parameters; spreads in
 # tumour_parameters() make the classes overlap.
@@ -165,8 +166,15 @@ def patient_sheet(
 # ---------------------------------------------------------------------------------- tumour
 
 
-def tumour_parameters(pid: str, label: int, seed: int = 42) -> dict[str, float]:
+def tumour_parameters(
+    pid: str, label: int, seed: int = 42, site_bias_mm: float = 0.0
+) -> dict[str, float]:
     """Hidden tumour parameters of one patient.
+
+    ``site_bias_mm`` plants a subgroup bias: the tumours of site :data:`BIASED_SITE` are
+    that much larger whatever the label, as when one centre refers later-stage disease or
+    its scanner's reconstruction inflates volumes. A model of the pooled cohort then
+    over-calls that site's patients (higher false-positive and true-positive rates).
 
     Returns
     -------
@@ -178,14 +186,18 @@ def tumour_parameters(pid: str, label: int, seed: int = 42) -> dict[str, float]:
     rng = _rng(seed, _number(pid), _TUMOUR)
     # Class distributions overlap on purpose: each parameter alone separates only weakly.
     radius = float(np.clip(rng.normal(RADIUS_MM[label], 2.0), 6.0, 15.0))
+    if site_bias_mm and patient_site(pid, seed) == BIASED_SITE:
+        radius = min(radius + site_bias_mm, 17.0)
     lobulation = float(np.clip(rng.normal(LOBULATION[label], 0.04), 0.0, 0.2))
     texture_sd = float(np.clip(rng.lognormal(np.log(TEXTURE_SD[label]), 0.4), 8.0, 80.0))
     return {"radius_mm": radius, "lobulation": lobulation, "texture_sd": texture_sd}
 
 
-def tumour_table(d: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
+def tumour_table(d: pd.DataFrame, seed: int = 42, site_bias_mm: float = 0.0) -> pd.DataFrame:
     """Hidden tumour parameters for every patient of a :func:`design` table."""
-    rows = [tumour_parameters(r.patient_id, int(r.label), seed) for r in d.itertuples()]
+    rows = [
+        tumour_parameters(r.patient_id, int(r.label), seed, site_bias_mm) for r in d.itertuples()
+    ]
     return pd.concat([d[["patient_id", "label"]], pd.DataFrame(rows, index=d.index)], axis=1)
 
 
@@ -311,9 +323,11 @@ def _tumour(
     return membership, block, values
 
 
-def tumour_case(pid: str, label: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+def tumour_case(
+    pid: str, label: int, seed: int = 42, site_bias_mm: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """CT-like volume (int16 HU) and tumour mask (uint8), both as (z, y, x) arrays."""
-    params = tumour_parameters(pid, label, seed)
+    params = tumour_parameters(pid, label, seed, site_bias_mm)
     rng = _rng(seed, _number(pid), _IMAGE)
     hu, body, centres = _anatomy(rng)
     membership, block, values = _tumour(rng, params, centres)
@@ -336,9 +350,12 @@ def _to_sitk(array: np.ndarray) -> sitk.Image:
     return img
 
 
-def write_case(image_path: str | Path, mask_path: str | Path, pid: str, label: int, seed: int):
+def write_case(
+    image_path: str | Path, mask_path: str | Path, pid: str, label: int, seed: int,
+    site_bias_mm: float = 0.0,
+):  # fmt: skip
     """Write one patient's image and mask as NIfTI."""
-    image, mask = tumour_case(pid, label, seed)
+    image, mask = tumour_case(pid, label, seed, site_bias_mm)
     sitk.WriteImage(_to_sitk(image), str(image_path), useCompression=True)
     sitk.WriteImage(_to_sitk(mask), str(mask_path), useCompression=True)
 
@@ -479,12 +496,14 @@ def write_gene_sets(path: str | Path, sets: dict[str, list[str]]):
 # ---------------------------------------------------------------------------- ground truth
 
 
-def ground_truth(d: pd.DataFrame, seed: int, rnaseq_missing: float) -> dict:
+def ground_truth(
+    d: pd.DataFrame, seed: int, rnaseq_missing: float, site_bias_mm: float = 0.0
+) -> dict:
     """Generative truth of the cohort as a JSON-serialisable dict."""
     model = gene_model(seed)
     de = model[model["log2fc"] != 0].sort_values("log2fc", ascending=False)
     null = model[(model["log2fc"] == 0) & ~model["mito"]]
-    tumours = tumour_table(d, seed).set_index("patient_id")
+    tumours = tumour_table(d, seed, site_bias_mm).set_index("patient_id")
     per_patient = {
         pid: {
             "label": int(row["label"]),
@@ -525,6 +544,14 @@ def ground_truth(d: pd.DataFrame, seed: int, rnaseq_missing: float) -> dict:
             "more often current smokers. Sex and site carry no signal. About 5 % of age and "
             "smoking values are missing."
         ),
+        "site_bias": {
+            "site": BIASED_SITE,
+            "radius_mm": float(site_bias_mm),
+            "description": (
+                f"Tumours of site {BIASED_SITE} are drawn {site_bias_mm:g} mm larger in radius "
+                "whatever the label: a planted subgroup bias (none at 0)."
+            ),
+        },
         "per_patient": per_patient,
     }
 
@@ -533,7 +560,11 @@ def ground_truth(d: pd.DataFrame, seed: int, rnaseq_missing: float) -> dict:
 
 
 def generate(
-    outdir: str | Path, n_patients: int = 80, seed: int = 42, rnaseq_missing: float = 0.2
+    outdir: str | Path,
+    n_patients: int = 80,
+    seed: int = 42,
+    rnaseq_missing: float = 0.2,
+    site_bias_mm: float = 0.0,
 ) -> pd.DataFrame:
     """Write the full demo cohort under ``outdir`` and return its patient sheet."""
     d = design(n_patients, seed, rnaseq_missing)
@@ -544,12 +575,12 @@ def generate(
     model = gene_model(seed)
     for (_, pat), (_, row) in zip(d.iterrows(), sheet.iterrows(), strict=True):
         label = int(pat["label"])
-        write_case(row["image"], row["mask"], pat["patient_id"], label, seed)
+        write_case(row["image"], row["mask"], pat["patient_id"], label, seed, site_bias_mm)
         if pat["has_rnaseq"]:
             write_rnaseq(row["rnaseq"], rnaseq_counts(pat["patient_id"], label, seed, model))
     write_clinical(root / "clinical.tsv", clinical_table(d, seed))
     write_gene_sets(root / "gene_sets.gmt", gene_sets(seed))
-    truth = ground_truth(d, seed, rnaseq_missing)
+    truth = ground_truth(d, seed, rnaseq_missing, site_bias_mm)
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     write_sheet(root / "patients.tsv", sheet)
     return sheet
@@ -566,6 +597,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rnaseq-missing", type=float, default=0.2)
     parser.add_argument(
+        "--site-bias-mm", type=float, default=0.0, help="planted bias: site B's tumours larger"
+    )
+    parser.add_argument(
         "--sheet-only", metavar="PATH", help="only write the patient sheet TSV to PATH"
     )
     args = parser.parse_args(argv)
@@ -576,7 +610,9 @@ def main(argv=None):
         write_sheet(args.sheet_only, sheet)
         print(f"wrote patient sheet for {len(sheet)} patients to {args.sheet_only}")
         return
-    sheet = generate(args.outdir, args.n_patients, args.seed, args.rnaseq_missing)
+    sheet = generate(
+        args.outdir, args.n_patients, args.seed, args.rnaseq_missing, args.site_bias_mm
+    )
     n_rna = int((sheet["rnaseq"] != "").sum())
     print(
         f"wrote demo cohort: {len(sheet)} patients ({n_rna} with RNA-seq) to {args.outdir} "

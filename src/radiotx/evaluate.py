@@ -354,6 +354,7 @@ class FoldResult:
     selected: pd.DataFrame
     probability: bool = True
     explanation: dict | None = None
+    mitigated: dict | None = None  # a bias mitigation's test predictions, by method
 
     def to_dict(self) -> dict:
         out = {
@@ -364,6 +365,8 @@ class FoldResult:
         }
         if self.explanation is not None:
             out["explanation"] = self.explanation
+        if self.mitigated is not None:
+            out["mitigated"] = self.mitigated
         return out
 
     @classmethod
@@ -372,7 +375,12 @@ class FoldResult:
         predictions["patient_id"] = predictions["patient_id"].astype(str)
         selected = pd.DataFrame(data["selected"], columns=SELECTED_COLUMNS)
         return cls(
-            data["record"], predictions, selected, data["probability"], data.get("explanation")
+            data["record"],
+            predictions,
+            selected,
+            data["probability"],
+            data.get("explanation"),
+            data.get("mitigated"),
         )
 
 
@@ -482,13 +490,16 @@ def evaluate_fold(
     selected=None,
     explain=None,
     attribute=None,
+    mitigate=None,
 ) -> dict[str, FoldResult]:
     """Tune every named space by inner CV on the training rows of outer fold ``fold`` (of
     repeat ``repeat``) and score the chosen pipelines on its test rows, which no fitted
     step has seen. ``selected(fitted)`` may return the (modality, feature) pairs kept,
     ``explain(fitted, X_test, y_test)`` a dict to add to the fold's record, and
     ``attribute(name, fitted, X_train, X_test)`` per-patient attributions of a model (or
-    None), kept as the fold result's ``explanation``."""
+    None), kept as the fold result's ``explanation``, and ``mitigate(name, fitted,
+    X_train, y_train, X_test, y_test)`` the results of bias mitigations of a model fitted
+    on the same training rows (or None), kept as its ``mitigated``."""
     y = y.astype(int)
     test = (outer_fold == fold).to_numpy()
     inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
@@ -504,6 +515,10 @@ def evaluate_fold(
             results[name].record.update(explain(choice.estimator, X.loc[test], y.loc[test]))
         if attribute is not None:
             results[name].explanation = attribute(name, choice.estimator, X.loc[~test], X.loc[test])
+        if mitigate is not None:
+            results[name].mitigated = mitigate(
+                name, choice.estimator, X.loc[~test], y.loc[~test], X.loc[test], y.loc[test]
+            )
     return results
 
 

@@ -132,12 +132,15 @@ class Procedure:
         return splits.outer(self.folds, repeat).loc[self.X.index]
 
     def evaluate_fold(
-        self, repeat: int, fold: int, target=None, select=True, rows=None, shap=None
+        self, repeat: int, fold: int, target=None, select=True, rows=None, shap=None,
+        mitigate=None,
     ):  # fmt: skip
         """Every model's :class:`~radiotx.evaluate.FoldResult` on one outer fold (of the
         patients in the boolean mask ``rows``, by default all). ``shap``
         (:class:`radiotx.explain.tabular.Options`) adds the SHAP values of the models it
-        names on the fold's test patients as their ``explanation``."""
+        names on the fold's test patients as their ``explanation``; ``mitigate``
+        (:class:`radiotx.fairness.outer.Options`) the test predictions of the bias
+        mitigations of the models it names, fitted on the fold's training patients."""
         s = self.settings
         X, target = self.X, self.target if target is None else target
         outer = self.outer(repeat)
@@ -157,7 +160,24 @@ class Procedure:
             selected=named if select else None,
             explain=self._contribution if self.fused and select else None,
             attribute=self._attribution(shap, repeat, fold),
+            mitigate=self._mitigation(mitigate, repeat, fold),
         )  # fmt: skip
+
+    def _mitigation(self, options, repeat: int, fold: int):
+        """The ``mitigate`` hook of :func:`radiotx.evaluate.evaluate_fold`, or None.
+        Binary endpoints only: the fairness metrics compare one decision per patient."""
+        if options is None or not options.models:
+            return None
+        if self.meta.get("kind") != BINARY:
+            log.info(
+                "bias mitigation is evaluated for binary endpoints only: %s/%s is %s",
+                self.meta["endpoint"], self.meta["pipeline"], self.meta.get("kind"),
+            )  # fmt: skip
+            return None
+        from radiotx.fairness import outer
+
+        seed = evaluate.inner_seed(self.settings.seed, repeat) + int(fold)
+        return outer.fold_hook(options, repeat, fold, self.settings.inner_folds, seed)
 
     def _attribution(self, options, repeat: int, fold: int):
         """The ``attribute`` hook of :func:`radiotx.evaluate.evaluate_fold` for SHAP, or

@@ -53,11 +53,16 @@ def make_splits(
     repeats: int = 1,
     holdout: float = 0.0,
     seed: int = 42,
+    sites: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The stored splits of one endpoint: a locked hold-out set (a stratified ``holdout``
     share of the labelled patients; none at 0) and ``repeats`` independent stratified
     K-fold partitions of the others (repeat ``r`` shuffled with seed ``seed + r``, so
     repeat 0 equals :func:`make_folds`). Hold-out rows have repeat and fold -1.
+
+    ``sites`` (each patient's site, scanner or other group) turns the outer CV into
+    leave-one-site-out: fold ``k`` is the ``k``-th site in sorted order, so every model
+    is scored on a site that none of its training patients came from.
     """
     labels = labels.dropna().astype(int).sort_index()
     every, frames = labels, []
@@ -74,12 +79,49 @@ def make_splits(
             pd.DataFrame({"patient_id": sorted(locked), "set": HOLDOUT, "repeat": -1, "fold": -1})
         )
         labels = labels.loc[sorted(develop)]
-    for r in range(repeats):
+    if sites is not None:
+        if repeats != 1:
+            raise InputError(
+                f"cv.repeats is {repeats}, but leave-one-site-out folds are the same in "
+                "every repeat",
+                fix="set cv.repeats to 1 with cv.leave_out",
+            )
+        frames.append(site_folds(labels, sites, n_splits).assign(set=DEVELOPMENT, repeat=0))
+    for r in range(repeats if sites is None else 0):
         folds = make_folds(labels, n_splits=n_splits, seed=seed + r)
         frames.append(folds[["patient_id", "fold"]].assign(set=DEVELOPMENT, repeat=r))
     table = pd.concat(frames, ignore_index=True)
     table["label"] = table["patient_id"].map(every).astype(int)
     return table[COLUMNS]
+
+
+def site_folds(labels: pd.Series, sites: pd.Series, n_splits: int) -> pd.DataFrame:
+    """Leave-one-site-out outer folds of the labelled patients (see :func:`make_splits`)."""
+    sites = sites.reindex(labels.index)
+    unknown = sorted(sites.index[sites.isna() | (sites == "missing")])
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} patients have no value of the cv.leave_out attribute "
+            f"({', '.join(unknown[:10])}{', ...' if len(unknown) > 10 else ''})",
+            fix="record their site in the clinical table, or drop them from the patient sheet",
+        )
+    names = sorted(sites.unique())
+    if len(names) != n_splits:
+        raise InputError(
+            f"the endpoint '{labels.name}' has patients from {len(names)} sites "
+            f"({', '.join(names)}), but cv.outer_folds is {n_splits}",
+            fix=f"set cv.outer_folds to {len(names)}: one outer fold per left-out site",
+        )
+    for name in names:
+        counts = labels[sites == name].value_counts()
+        if len(counts) < 2 and labels.nunique() >= 2:
+            raise InputError(
+                f"site {name} has only patients of class {counts.index[0]} for the "
+                f"endpoint '{labels.name}', so no AUC can be computed when it is left out",
+                fix="merge it with another site, or leave cv.leave_out empty",
+            )
+    fold = sites.map({name: k for k, name in enumerate(names)}).astype(int)
+    return pd.DataFrame({"patient_id": labels.index, "fold": fold.to_numpy()})
 
 
 def outer(folds: pd.DataFrame, repeat: int = 0) -> pd.Series:

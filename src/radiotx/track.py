@@ -243,6 +243,36 @@ def _model_key(m: dict, several_endpoints: bool) -> str:
     return f"{m['endpoint']}/{key}" if several_endpoints else key
 
 
+FAIRNESS_PRIVATE = {"subgroups.tsv"}  # each patient's groups: not logged
+
+
+def _fairness_metrics(folder) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """Per (endpoint, pipeline, model): ``fairness.<attribute>.<gap>`` (with ``_ci_low``
+    and ``_ci_high``) from disparities.tsv, ``mitigation.<method>.<metric>`` from
+    mitigation.tsv."""
+    out: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
+    if folder is None:
+        return out
+    gaps = pd.read_csv(Path(folder) / "disparities.tsv", sep="\t")
+    for r in gaps.itertuples():
+        name = f"fairness.{r.attribute}.{r.metric}"
+        out.setdefault((r.endpoint, r.pipeline, r.model), []).extend(
+            [(name, r.value), (f"{name}_ci_low", r.low), (f"{name}_ci_high", r.high)]
+        )
+    mitigation = pd.read_csv(Path(folder) / "mitigation.tsv", sep="\t")
+    columns = [c for c in mitigation.columns if c not in MITIGATION_KEYS]
+    for r in mitigation.to_dict("records"):
+        out.setdefault((r["endpoint"], r["pipeline"], r["model"]), []).extend(
+            (f"mitigation.{r['method']}.{c}", r[c])
+            for c in columns
+            if isinstance(r[c], int | float) and not isinstance(r[c], bool)
+        )
+    return out
+
+
+MITIGATION_KEYS = {"endpoint", "pipeline", "model", "method", "note"}
+
+
 def _check_inputs(model_dirs: list[Path], artifacts: list[Path]) -> None:
     """Fail before any run is created, so a bad call leaves no half-logged study behind."""
     missing = [d / f for d in model_dirs for f in REQUIRED_FILES if not (d / f).is_file()]
@@ -489,6 +519,7 @@ def log_study(
     pseudonym_key: str | None = None,
     register: bool = False,
     image_explanations: list | None = None,
+    fairness: str | Path | None = None,
 ) -> dict:
     """Log a study as one parent run (config, summary) with a nested child run per model
     and, nested in each, a run per outer fold (its choices and test-fold metrics).
@@ -501,7 +532,9 @@ def log_study(
     named ``<experiment>.<endpoint>.<pipeline>``. ``image_explanations`` are folders
     ``results/explain/<endpoint>/deep`` (image attributions, their sanity checks and
     overlays), logged to the parent run under ``explain/<endpoint>/deep``, patients
-    pseudonymised too.
+    pseudonymised too. ``fairness`` is the folder of the fairness audit
+    (``results/fairness``): each model run gets its subgroup gaps and its mitigations'
+    metrics, the parent run the audit's tables (none of which names a patient).
 
     Each call creates a new parent run. Child runs are named ``pipeline/classifier``
     (``endpoint/pipeline/classifier`` when the study has several endpoints), fold runs
@@ -533,6 +566,7 @@ def log_study(
                 (m["endpoint"], m["pipeline"], m["classifier"])
                 for m in (headline_models(metrics) if register else [])
             }
+            audit = _fairness_metrics(fairness)
             children = {}
             for key, d, m in zip(keys, dirs, metrics, strict=True):
                 where = (m["endpoint"], m["pipeline"], m["classifier"])
@@ -542,6 +576,13 @@ def log_study(
                 children[key] = _log_model_run(
                     client, experiment_id, parent_id, d, m, _tags(tags), key, names, name
                 )
+                stamp = int(time.time() * 1000)
+                extra = [_metric(k, v, stamp) for k, v in audit.get(where, [])]
+                _log_batch(client, children[key], [], extra)
+            if fairness is not None:
+                for path in sorted(Path(fairness).iterdir()):
+                    if path.name not in FAIRNESS_PRIVATE:
+                        client.log_artifact(parent_id, str(path), artifact_path="fairness")
             for folder in explained:
                 _log_image_explanations(client, parent_id, folder, names)
             _log_batch(client, parent_id, [], _best_auc(metrics, int(time.time() * 1000)))

@@ -46,6 +46,7 @@ rule splits:
     input:
         sheet=SHEET_FILE,
         clinical=config["clinical"]["table"],
+        sites=SUBGROUPS if LEAVE_OUT else [],
     output:
         "results/splits/{endpoint}.tsv",
     log:
@@ -58,6 +59,7 @@ rule splits:
         folds=config["cv"]["outer_folds"],
         repeats=config["cv"]["repeats"],
         holdout=config["cv"]["holdout"],
+        leave_out=LEAVE_OUT,
         seed=config.get("seed", 42),
     script:
         "../scripts/splits.py"

@@ -442,3 +442,61 @@ def modelling_settings(pipeline):
         "complete_cases": bool(PIPELINE_SPECS[pipeline].get("complete_cases", False)),
         "deep": encoder_settings(),
     }
+
+
+# Fairness (rules/fairness.smk): the subgroup attributes of every patient, derived once.
+SUBGROUPS = "results/fairness/subgroups.tsv"
+FAIRNESS = bool(config["fairness"]["attributes"])
+MITIGATE = config["fairness"]["mitigate"]
+LEAVE_OUT = config["cv"]["leave_out"]
+for name in [MITIGATE["attribute"], LEAVE_OUT, *config["fairness"]["shift"]]:
+    if name and name not in config["fairness"]["attributes"]:
+        raise InputError(
+            f"'{name}' is used as a fairness attribute but is not declared",
+            path="config/config.yaml",
+            fix=f"declare it under fairness.attributes (e.g. {name}: <clinical column>)",
+        )
+
+
+def fairness_model_files(name):
+    """A file of every model of each binary endpoint (subgroup metrics need one score)."""
+    return [path for e in BINARY for path in endpoint_model_files(e, name)]
+
+
+def mitigation_settings(wildcards):
+    """What the outer-fold job of a binary endpoint mitigates (None: nothing). "selected"
+    stands for a pipeline's only model when it has no "selected" one."""
+    if not MITIGATE["attribute"] or wildcards.endpoint not in BINARY:
+        return None
+    present = models_of(wildcards.endpoint, wildcards.pipeline)
+    models = [m for m in MITIGATE["models"] if m in present]
+    if "selected" in MITIGATE["models"] and len(present) == 1:
+        models = list(dict.fromkeys([*models, *present]))
+    if not models:
+        return None
+    settings = {k: MITIGATE[k] for k in ("attribute", "methods", "constraint")}
+    return {**settings, "models": models}
+
+
+def mitigated_fold_files():
+    """The outer-fold results holding the mitigated models' predictions."""
+    if not MITIGATE["attribute"]:
+        return []
+    return expand(
+        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+        endpoint=BINARY,
+        pipeline=PIPELINES,
+        repeat=REPEATS,
+        fold=OUTER_FOLDS,
+    )
+
+
+def mitigation_subgroups(wildcards):
+    """Input function: the subgroups table, for outer-fold jobs that mitigate."""
+    return SUBGROUPS if mitigation_settings(wildcards) is not None else []
+
+
+def fairness_outputs():
+    if not FAIRNESS:
+        return []
+    return ["results/fairness/cohort.md", "results/fairness/models.md"]

@@ -17,6 +17,7 @@ if "demo" in config:
             outdir=lambda wildcards, output: os.path.dirname(output.truth),
             n_patients=config["demo"]["n_patients"],
             rnaseq_missing=config["demo"]["rnaseq_missing"],
+            site_bias_mm=config["demo"]["site_bias_mm"],
             seed=config.get("seed", 42),
             sheet=config["patients"],
         script:

@@ -4,6 +4,7 @@
 rule outer_fold:
     input:
         unpack(modelling_inputs),
+        subgroups=mitigation_subgroups,
     output:
         "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
     log:
@@ -21,6 +22,7 @@ rule outer_fold:
             **{k: v for k, v in config["explain"].items() if k != "images"},
             "shap": EXPLAINED[(wildcards.endpoint, wildcards.pipeline)],
         },
+        mitigate=mitigation_settings,
     script:
         "../scripts/outer_fold.py"
 

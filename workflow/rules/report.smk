@@ -7,6 +7,7 @@ rule summary:
         contributions=comparison_files("contributions.tsv"),
         shap=expand("{folder}/stability.tsv", folder=SHAP_DIRS),
         images=deep_explanations(),
+        fairness=fairness_outputs(),
         availability="results/availability.tsv",
         manifest="results/manifest.json",
     output:
@@ -38,6 +39,7 @@ rule track:
         + model_files("plots"),
         shap=expand("{folder}/{name}", folder=SHAP_DIRS, name=SHAP_FILES),
         images=deep_explanations(),
+        fairness=fairness_outputs(),
         config=workflow.configfiles,
         manifest="results/manifest.json",
     output:

@@ -7,7 +7,11 @@ from radiotx import demo, logs
 logs.to_file(snakemake.log[0])
 p = snakemake.params
 written = demo.generate(
-    p.outdir, n_patients=p.n_patients, seed=p.seed, rnaseq_missing=p.rnaseq_missing
+    p.outdir,
+    n_patients=p.n_patients,
+    seed=p.seed,
+    rnaseq_missing=p.rnaseq_missing,
+    site_bias_mm=p.site_bias_mm,
 )
 expected = pd.read_csv(p.sheet, sep="\t", dtype=str, keep_default_na=False)
 if not written.astype(str).reset_index(drop=True).equals(expected.reset_index(drop=True)):

@@ -1,5 +1,5 @@
 """Ranked results table of every model job, with the fusion comparison and the SHAP
-explanations of each endpoint and the reporting checklist."""
+explanations of each endpoint, the fairness audit and the reporting checklist."""
 
 from pathlib import Path
 
@@ -28,6 +28,9 @@ explanations = report.shap_sections(snakemake.input.shap)
 for endpoint, section in report.image_sections(snakemake.input.images).items():
     explanations[endpoint] = "\n\n".join(filter(None, [explanations.get(endpoint), section]))
 out = snakemake.output
-report.write_summary(table, out.tsv, out.md, comparisons, checklist.markdown(rows), explanations)
+# the fairness audit (cohort by subgroup, shift, subgroup performance) before the checklist
+fairness = [Path(path).read_text(encoding="utf-8") for path in snakemake.input.fairness]
+appendix = "\n\n".join([*fairness, checklist.markdown(rows)])
+report.write_summary(table, out.tsv, out.md, comparisons, appendix, explanations)
 markdown = Path(snakemake.output.md).read_text(encoding="utf-8")
 Path(snakemake.output.html).write_text(report.html_page(markdown, "Summary"), encoding="utf-8")

@@ -21,5 +21,6 @@ result = track.log_study(
     pseudonym_key=key,
     register=p.register,
     image_explanations=[Path(path).parent for path in snakemake.input.images],
+    fairness=Path(snakemake.input.fairness[0]).parent if snakemake.input.fairness else None,
 )
 Path(snakemake.output[0]).write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Bias and fairness: subgroups, covariate shift, subgroup performance and mitigation."""

@@ -1,0 +1,72 @@
+# Bias and fairness: who is in the cohort, whether sites (or the hold-out set) differ in
+# their features, how every binary endpoint's models do per subgroup, and what the
+# mitigations fitted inside the training folds change.
+
+
+rule subgroups:
+    input:
+        sheet=SHEET_FILE,
+        clinical=config["clinical"]["table"],
+    output:
+        SUBGROUPS,
+    log:
+        "logs/fairness/subgroups.log",
+    conda:
+        ENV
+    params:
+        attributes=config["fairness"]["attributes"],
+        id_column=config["clinical"]["id_column"],
+    script:
+        "../scripts/subgroups.py"
+
+
+rule fairness_cohort:
+    input:
+        cohort="results/cohort.h5mu",
+        subgroups=SUBGROUPS,
+        splits=expand("results/splits/{endpoint}.tsv", endpoint=ENDPOINTS),
+    output:
+        table="results/fairness/cohort.tsv",
+        features="results/fairness/shift_features.tsv",
+        classifier="results/fairness/shift_classifier.tsv",
+        markdown="results/fairness/cohort.md",
+    log:
+        "logs/fairness/cohort.log",
+    benchmark:
+        "benchmarks/fairness/cohort.tsv"
+    conda:
+        ENV
+    params:
+        fairness=config["fairness"],
+        endpoints=BINARY,
+        seed=config.get("seed", 42),
+    script:
+        "../scripts/fairness_cohort.py"
+
+
+rule fairness_models:
+    input:
+        subgroups=SUBGROUPS,
+        predictions=fairness_model_files("predictions.tsv"),
+        folds=mitigated_fold_files(),
+    output:
+        subgroups="results/fairness/subgroup_metrics.tsv",
+        disparities="results/fairness/disparities.tsv",
+        mitigation="results/fairness/mitigation.tsv",
+        markdown="results/fairness/models.md",
+        plot=report(
+            "results/fairness/tradeoff.png",
+            caption="../report/fairness.rst",
+            category="Fairness",
+        ),
+    log:
+        "logs/fairness/models.log",
+    benchmark:
+        "benchmarks/fairness/models.tsv"
+    conda:
+        ENV
+    params:
+        fairness=config["fairness"],
+        seed=config.get("seed", 42),
+    script:
+        "../scripts/fairness_models.py"
