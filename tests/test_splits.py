@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiotx import splits
+from radiotx import demo, splits
 from radiotx.errors import InputError
 
 
@@ -145,3 +145,114 @@ def test_a_single_partition_table_reads_as_one_repeat():
     folds = splits.make_folds(make_labels(missing=0), n_splits=5, seed=0)
     assert splits.repeat_ids(folds) == [0] and splits.holdout_patients(folds) == []
     assert len(splits.outer(folds)) == len(folds)
+
+
+# --- leave-one-site-out ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_clinical() -> pd.DataFrame:
+    """The demo clinical table of 80 patients: sites A (29), B (29) and C (22), and the
+    binary endpoint 'response' (10, 11 and 3 responders)."""
+    return demo.clinical_table(demo.design(80, seed=7), seed=7).set_index("patient_id")
+
+
+def test_leave_one_site_out_one_fold_per_site(demo_clinical):
+    labels, sites = demo_clinical["response"], demo_clinical["site"]
+    table = splits.make_splits(labels, n_splits=3, sites=sites)
+    assert list(table.columns) == splits.COLUMNS
+    assert (table["set"] == "development").all() and (table["repeat"] == 0).all()
+    assert table["patient_id"].is_unique
+    assert sorted(table["patient_id"]) == sorted(labels.index)
+    fold = splits.outer(table)
+    assert sorted(fold.unique()) == [0, 1, 2]
+    # fold k is the k-th site in sorted order, and nothing else
+    for k, site in enumerate(["A", "B", "C"]):
+        assert sorted(fold.index[fold == k]) == sorted(sites.index[sites == site])
+    assert table.groupby("fold").size().to_dict() == {0: 29, 1: 29, 2: 22}
+    assert splits.repeat_ids(table) == [0] and splits.holdout_patients(table) == []
+    assert table.set_index("patient_id")["label"].to_dict() == labels.to_dict()
+
+
+def test_leave_one_site_out_folds_follow_sorted_site_names():
+    labels = make_labels(n=60, positives=20, missing=6, seed=2)
+    names = np.array(["UMC", "AMC", "R01"])
+    sites = pd.Series(names[np.arange(len(labels)) % 3], index=labels.index)
+    # extra patients and any order: the sites are aligned by patient id
+    sites = pd.concat([sites, pd.Series(["XYZ"], index=["OTHER"])]).sample(frac=1, random_state=0)
+    table = splits.make_splits(labels, n_splits=3, sites=sites)
+    assert len(table) == 54 and "OTHER" not in set(table["patient_id"])
+    site_of_fold = (
+        table.assign(site=sites.reindex(table["patient_id"]).to_numpy())
+        .groupby("fold")["site"]
+        .unique()
+    )
+    assert {k: list(v) for k, v in site_of_fold.items()} == {0: ["AMC"], 1: ["R01"], 2: ["UMC"]}
+
+
+def test_unlabelled_patients_need_no_site():
+    labels = make_labels(n=40, positives=16, missing=4, seed=1)
+    sites = pd.Series(np.where(np.arange(40) % 2, "A", "B"), index=labels.index, dtype=object)
+    sites[labels.isna()] = np.nan
+    table = splits.make_splits(labels, n_splits=2, sites=sites)
+    assert len(table) == 36 and sorted(table["fold"].unique()) == [0, 1]
+
+
+def test_leave_one_site_out_with_hold_out(demo_clinical):
+    labels, sites = demo_clinical["response"], demo_clinical["site"]
+    table = splits.make_splits(labels, n_splits=3, holdout=0.2, seed=42, sites=sites)
+    locked = splits.holdout_patients(table)
+    development = splits.development_patients(table)
+    assert len(locked) == 16 and len(development) == 64
+    assert not set(locked) & set(development)
+    assert set(locked) | set(development) == set(labels.index)
+    holdout_rows = table[table["set"] == "holdout"]
+    assert (holdout_rows[["repeat", "fold"]] == -1).all().all()
+    # the hold-out patients are in no fold; the others in exactly one, that of their site
+    fold = splits.outer(table)
+    assert sorted(fold.index) == development and not set(fold.index) & set(locked)
+    assert (fold == sites.loc[fold.index].map({"A": 0, "B": 1, "C": 2})).all()
+    # the hold-out set is the same as without sites
+    plain = splits.make_splits(labels, n_splits=3, holdout=0.2, seed=42)
+    assert splits.holdout_patients(plain) == locked
+
+
+@pytest.mark.parametrize("unknown", [np.nan, "missing"])
+def test_patient_without_a_site(demo_clinical, unknown):
+    labels = demo_clinical["response"]
+    sites = demo_clinical["site"].astype(object)
+    sites["P012"] = unknown
+    with pytest.raises(InputError, match=r"1 patients have no value") as info:
+        splits.make_splits(labels, n_splits=3, sites=sites)
+    assert "P012" in str(info.value) and "cv.leave_out" in str(info.value)
+
+
+def test_patients_absent_from_the_sites_are_named(demo_clinical):
+    labels, sites = demo_clinical["response"], demo_clinical["site"]
+    with pytest.raises(InputError, match=r"2 patients have no value.*\(P003, P040\)"):
+        splits.make_splits(labels, n_splits=3, sites=sites.drop(["P040", "P003"]))
+
+
+def test_number_of_folds_must_be_the_number_of_sites(demo_clinical):
+    labels, sites = demo_clinical["response"], demo_clinical["site"]
+    for k in (2, 5):
+        with pytest.raises(InputError, match=r"3 sites \(A, B, C\)") as info:
+            splits.make_splits(labels, n_splits=k, sites=sites)
+        assert f"cv.outer_folds is {k}" in str(info.value)
+        assert "set cv.outer_folds to 3" in str(info.value)
+
+
+def test_repeats_with_sites_is_an_error(demo_clinical):
+    labels, sites = demo_clinical["response"], demo_clinical["site"]
+    with pytest.raises(InputError, match="cv.repeats is 2") as info:
+        splits.make_splits(labels, n_splits=3, repeats=2, sites=sites)
+    assert "set cv.repeats to 1" in str(info.value)
+
+
+def test_site_with_a_single_class_is_an_error(demo_clinical):
+    labels = demo_clinical["response"].copy()
+    sites = demo_clinical["site"]
+    labels[sites == "C"] = 0
+    with pytest.raises(InputError, match="site C has only patients of class 0") as info:
+        splits.make_splits(labels, n_splits=3, sites=sites)
+    assert "'response'" in str(info.value)

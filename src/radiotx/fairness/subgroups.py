@@ -68,7 +68,9 @@ class Attribute:
             groups = groups.where(raw.notna())
         else:
             groups = raw.astype(object).where(raw.notna())
-            groups = groups.map(lambda v: v if isinstance(v, str) else _plain(v))
+            groups = groups.map(
+                lambda v: v if isinstance(v, str) else _plain(v), na_action="ignore"
+            )
         groups = groups.where(groups.astype(str).str.strip() != "")
         return groups.fillna(MISSING).astype(str).rename(self.name)
 
@@ -130,7 +132,7 @@ def cohort_table(
                 row[f"n_{endpoint}"] = len(known)
                 row[f"prevalence_{endpoint}"] = float(known.mean()) if len(known) else np.nan
             for modality in availability.columns:
-                has = availability[modality].reindex(members).fillna(False).astype(bool)
+                has = availability[modality].reindex(members, fill_value=False).astype(bool)
                 row[f"missing_{modality}"] = float(1 - has.mean())
             rows.append(row)
     return pd.DataFrame(rows)
@@ -151,7 +153,8 @@ def flags(table: pd.DataFrame, min_group: int = 5, gap: float = 0.15) -> list[st
         large = part[part["n"] >= min_group]
         for column in [c for c in table.columns if re.match(r"(prevalence|missing)_", c)]:
             values = large.set_index("group")[column].dropna()
-            if len(values) >= 2 and values.max() - values.min() > gap:
+            # rounded: 0.45 - 0.30 is a gap of 0.15, not more
+            if len(values) >= 2 and round(values.max() - values.min(), 9) > gap:
                 what = column.replace("_", " of ", 1)
                 notes.append(
                     f"{attribute}: {what} ranges from {values.min():.0%} ({values.idxmin()}) "
