@@ -144,12 +144,12 @@ def subgroup_table(
     ``groups`` holds each patient's group (index ``patient_id``); patients not in it form
     the group "missing". ``n`` counts patients, ``prevalence`` is the share of positive
     rows; the other metrics (fairlearn's MetricFrame) get a 95 % CI from a bootstrap of
-    the rows within each group (``n_boot`` replicates). ``brier`` and ``calibration_intercept`` (mean predicted
-    probability minus prevalence: 0 is ideal, positive means over-prediction) need
-    probabilities and are NaN when ``probability`` is False. Groups of fewer than
-    ``min_group`` patients are reported with ``small`` True: their estimates are too
-    unstable to compare. Returns a long table: attribute, group, metric, value, low, high,
-    small.
+    the rows within each group (``n_boot`` replicates). ``brier`` and
+    ``calibration_intercept`` (mean predicted probability minus prevalence: 0 is ideal,
+    positive means over-prediction) need probabilities and are NaN when ``probability``
+    is False. Groups of fewer than ``min_group`` patients are reported with ``small``
+    True: their estimates are too unstable to compare. Returns a long table: attribute,
+    group, metric, value, low, high, small.
     """
     table = _with_groups(predictions, groups)
     if probability and not table["score"].between(0, 1).all():
