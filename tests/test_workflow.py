@@ -74,6 +74,8 @@ def write_study(
     config["pipelines"].pop("deep", None)
     # SHAP of the "selected" models on a small budget: the plumbing, not precise values
     config["explain"] = dict(config["explain"], top_k=5, background=10, max_evals=100)
+    # the fairness audit with few resamples: the plumbing (tests/test_fairness.py: the values)
+    config["fairness"] = dict(config["fairness"], permutations=19, bootstrap=50)
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -130,6 +132,8 @@ def test_one_extraction_job_per_patient_and_modality(study):
     assert counts["model"] == 13
     # a job per endpoint, pipeline and outer fold; a refit per endpoint and pipeline
     assert counts["outer_fold"] == 32 and counts["refit"] == 8
+    # the fairness audit: the subgroups once, the cohort and the models one job each
+    assert counts["subgroups"] == counts["fairness_cohort"] == counts["fairness_models"] == 1
 
 
 def test_outputs_and_ranked_summary(study):
@@ -278,6 +282,88 @@ def test_runs_are_logged_to_mlflow(study):
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
+
+
+def test_the_fairness_audit_is_reported_and_logged(study):
+    results = study["dir"] / "results"
+    markdown = (results / "summary.md").read_text(encoding="utf-8")
+    for heading in (
+        "## Fairness: the cohort by subgroup",
+        "## Covariate shift",
+        "## Fairness: subgroup performance",
+        "## Fairness: mitigation, accuracy against fairness",
+    ):
+        assert heading in markdown
+    cohort = pd.read_csv(results / "fairness/cohort.tsv", sep="\t")
+    sites = cohort[cohort["attribute"] == "site"].set_index("group")
+    assert sites["n"].sum() == N_PATIENTS and set(sites.index) <= {"A", "B", "C"}
+    assert sites["missing_rnaseq"].between(0, 1).all()
+    # the demo's sites differ in scanner noise: the texture features shift between them
+    shift = pd.read_csv(results / "fairness/shift_classifier.tsv", sep="\t")
+    radiomics = shift[shift["modality"] == "radiomics"]
+    assert len(radiomics) == 3 and (radiomics["n_shifted"] > 0).any()
+    # every model of the binary endpoint by every attribute; none of the survival endpoint
+    gaps = pd.read_csv(results / "fairness/disparities.tsv", sep="\t")
+    assert set(gaps["endpoint"]) == {"response"}
+    assert len(gaps.groupby(["pipeline", "model"])) == 9
+    assert set(gaps["attribute"]) == {"sex", "age", "site"}
+    # mitigated in every outer fold: the single model of each modality, the fusion's selected
+    mitigation = pd.read_csv(results / "fairness/mitigation.tsv", sep="\t")
+    fused = mitigation[mitigation["pipeline"] == "fusion"].set_index("method")
+    assert fused.index.tolist() == ["none", "reweighing", "group_oversampling", "threshold"]
+    assert "does not apply" in fused.loc["reweighing", "note"]  # a fusion takes no weights
+    assert fused.loc["threshold", "balanced_accuracy"] > 0
+    single = mitigation[mitigation["pipeline"] == "radiomics"]
+    assert single["equalized_odds_difference"].notna().all()
+    client = mlflow.MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study["config"]["study"])
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    logged = runs["response/radiomics/logreg"].data.metrics
+    assert logged["fairness.site.equalized_odds_difference"] == pytest.approx(
+        gaps.set_index(["pipeline", "attribute", "metric"]).loc[
+            ("radiomics", "site", "equalized_odds_difference"), "value"
+        ]
+    )
+    assert "mitigation.threshold.balanced_accuracy" in logged
+    parent = runs[study["config"]["study"]].info.run_id
+    audit = {a.path for a in client.list_artifacts(parent, "fairness")}
+    assert "fairness/tradeoff.png" in audit and "fairness/mitigation.tsv" in audit
+    assert "fairness/subgroups.tsv" not in audit  # each patient's groups stay local
+
+
+def test_leave_one_site_out(tmp_path):
+    write_study(
+        tmp_path,
+        n_patients=36,
+        few_rnaseq=True,
+        pipelines={"clinical": ["clinical"]},
+        cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
+            "leave_out": "site"},
+    )  # fmt: skip
+    config_path = tmp_path / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["model"]["balancers"] = ["class_weight"]  # a site's few positives: no SMOTE
+    config["fairness"]["mitigate"]["attribute"] = "sex"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    snakemake(tmp_path)
+    table = splits.read(tmp_path / "results/splits/response.tsv").set_index("patient_id")
+    groups = pd.read_csv(tmp_path / "results/fairness/subgroups.tsv", sep="\t", index_col=0)
+    site = groups["site"].reindex(table.index)
+    # fold k is the k-th site: no model is scored on a site it was trained on
+    assert (table["fold"] == site.map({"A": 0, "B": 1, "C": 2})).all()
+    predictions = pd.read_csv(
+        tmp_path / "results/models/response/clinical/logreg/predictions.tsv", sep="\t"
+    )
+    assert predictions.groupby("fold")["patient_id"].count().to_dict() == (
+        site.value_counts().rename(index={"A": 0, "B": 1, "C": 2}).sort_index().to_dict()
+    )
+    mitigation = pd.read_csv(tmp_path / "results/fairness/mitigation.tsv", sep="\t")
+    assert set(mitigation["method"]) == {"none", "reweighing", "group_oversampling", "threshold"}
+    # a wrong number of folds is named with its fix before any model runs
+    config["cv"]["outer_folds"] = 4
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    failed = snakemake(tmp_path, "--forceall", "results/splits/response.tsv", check=False)
+    assert failed.returncode != 0 and "set cv.outer_folds to 3" in failed.stderr
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -557,6 +643,10 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
     assert summary["holdout_n"] == 12
     assert summary["holdout_roc_auc"] == pytest.approx(metrics["metrics"]["roc_auc"])
     assert "Hold-out AUC" in (tmp_path / "results/summary.md").read_text(encoding="utf-8")
+    # the development and hold-out patients are compared for covariate shift
+    shift = pd.read_csv(tmp_path / "results/fairness/shift_classifier.tsv", sep="\t")
+    held_out = shift[shift["comparison"] == "response: hold-out vs development"]
+    assert held_out[["n_a", "n_b"]].values.tolist() == [[12, 36]]
     curve = pd.read_csv(tmp_path / "results/models/response/clinical/learning_curve.tsv", sep="\t")
     # half of each 24-patient outer training set, then all of it
     assert curve["n_train"].tolist() == [12.0, 24.0] and curve["score"].between(0, 1).all()

@@ -54,9 +54,8 @@ def comparisons(groups: pd.DataFrame, folds: dict[str, pd.DataFrame], s: Setting
     against its hold-out set."""
     for attribute in s.shift:
         values = groups[attribute]
-        for group in sorted(values.unique()):
-            if group == subgroups.MISSING:
-                continue
+        names = sorted(set(values.unique()) - {subgroups.MISSING})
+        for group in names[:1] if len(names) == 2 else names:  # two groups: one comparison
             yield f"{attribute}: {group} vs rest", values.loc[values != subgroups.MISSING] == group
     for endpoint, table in folds.items():
         locked = splits.holdout_patients(table)
