@@ -42,6 +42,18 @@ def test_checklist_answers_from_the_run(repo_root):
     assert "2 of 3 patients have every modality" in rows["Missing data"]
     assert rows["Hold-out / test set"].startswith("none: no patients were locked away")
     assert "5 stratified outer folds, 3 inner folds" in rows["Validation"]
+    assert rows["Fairness and subgroups"].startswith("audited by sex, age, site")
+    assert (
+        "mitigation by site (reweighing, group_oversampling, threshold)"
+        in (rows["Fairness and subgroups"])
+    )
+    config["cv"]["leave_out"] = "site"
+    config["fairness"]["attributes"] = {}
+    rows = {
+        item: answer for item, _, answer in checklist.items(config, metrics, availability, manifest)
+    }
+    assert "one site left out in each" in rows["Validation"]
+    assert rows["Fairness and subgroups"].startswith("not assessed")
     assert "git aaaaaaaaaaaa (uncommitted changes)" in rows["Software and reproducibility"]
     assert (
         rows["Radiomics extraction"] == "pyradiomics, parameter file config/radiomics/ct_demo.yaml"

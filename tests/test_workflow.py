@@ -74,8 +74,8 @@ def write_study(
     config["pipelines"].pop("deep", None)
     # SHAP of the "selected" models on a small budget: the plumbing, not precise values
     config["explain"] = dict(config["explain"], top_k=5, background=10, max_evals=100)
-    # the fairness audit with few resamples: the plumbing (tests/test_fairness.py: the values)
-    config["fairness"] = dict(config["fairness"], permutations=19, bootstrap=50)
+    # no fairness audit unless a test asks for it (AUDIT): jobs cost CI time
+    config["fairness"] = {"attributes": {}, "shift": [], "mitigate": {"attribute": ""}}
     config.update(overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -86,6 +86,13 @@ def write_study(
     return config
 
 
+# The repository's fairness audit with few resamples: the plumbing (the values are
+# tested in tests/test_fairness.py).
+AUDIT = dict(
+    yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["fairness"],
+    permutations=19,
+    bootstrap=50,
+)
 SMALL_STUDY_PATIENTS = 18
 
 
@@ -115,7 +122,8 @@ def study(tmp_path_factory):
     """A complete workflow run; later tests inspect it and dry-run against it."""
     workdir = tmp_path_factory.mktemp("study")
     endpoints = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    config = write_study(workdir, endpoints=endpoints["endpoints"])  # binary and survival
+    # binary and survival endpoints, audited for fairness
+    config = write_study(workdir, endpoints=endpoints["endpoints"], fairness=AUDIT)
     first_dry = snakemake(workdir, "-n")
     run = snakemake(workdir)
     return {"dir": workdir, "config": config, "first_dry": first_dry.stdout, "run": run}
@@ -339,6 +347,7 @@ def test_leave_one_site_out(tmp_path):
         pipelines={"clinical": ["clinical"]},
         cv={"outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
             "leave_out": "site"},
+        fairness=AUDIT,
     )  # fmt: skip
     config_path = tmp_path / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
@@ -362,7 +371,10 @@ def test_leave_one_site_out(tmp_path):
     # a wrong number of folds is named with its fix before any model runs
     config["cv"]["outer_folds"] = 4
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    failed = snakemake(tmp_path, "--forceall", "results/splits/response.tsv", check=False)
+    failed = snakemake(
+        tmp_path, "results/splits/response.tsv", "--forceall", "--config", "replace_results=true",
+        check=False,
+    )  # fmt: skip
     assert failed.returncode != 0 and "set cv.outer_folds to 3" in failed.stderr
 
 
@@ -613,6 +625,7 @@ def test_repeated_outer_cv_and_a_locked_hold_out_set(tmp_path):
             "outer_folds": 3, "inner_folds": 3, "bootstrap": 100, "permutations": 0,
             "repeats": 2, "holdout": 0.25, "learning_curve": [0.5],
         },
+        fairness=dict(AUDIT, mitigate={"attribute": ""}),  # the shift tests only
     )  # fmt: skip
     config_path = tmp_path / "config" / "config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))

@@ -66,13 +66,38 @@ def _events_per_feature(headline: list[dict]) -> str:
 def _validation(config: dict) -> str:
     cv = config["cv"]
     repeats = f" x {cv['repeats']} repeats" if cv.get("repeats", 1) > 1 else ""
+    folds = (
+        f"{cv['outer_folds']} outer folds, one {cv['leave_out']} left out in each"
+        if cv.get("leave_out")
+        else f"{cv['outer_folds']} stratified outer folds{repeats}"
+    )
     text = (
-        f"nested cross-validation: {cv['outer_folds']} stratified outer folds{repeats}, "
+        f"nested cross-validation: {folds}, "
         f"{cv['inner_folds']} inner folds for every choice; all preprocessing, selection and "
         "balancing fitted on training folds only"
     )
     if cv.get("permutations"):
         text += f"; label-permutation test with {cv['permutations']} permutations"
+    return text
+
+
+def _fairness(config: dict) -> str:
+    fairness = config.get("fairness") or {}
+    attributes = list(fairness.get("attributes") or {})
+    if not attributes:
+        return "not assessed (fairness.attributes empty)"
+    text = (
+        f"audited by {', '.join(attributes)}: the cohort per group, the subgroup metrics and "
+        "gaps (equalised odds, demographic parity) of every binary model with CIs"
+    )
+    if fairness.get("shift"):
+        text += f"; covariate shift between the groups of {', '.join(fairness['shift'])}"
+    mitigate = fairness.get("mitigate") or {}
+    if mitigate.get("attribute"):
+        text += (
+            f"; mitigation by {mitigate['attribute']} ({', '.join(mitigate['methods'])}) "
+            "fitted inside the training folds, scored on the outer folds"
+        )
     return text
 
 
@@ -216,6 +241,7 @@ def items(
         ["Hold-out / test set", "TRIPOD+AI, CLEAR", _holdout(config, metrics)],
         ["Performance with CIs (headline models)", "TRIPOD+AI", _performance(headline)],
         ["Calibration", "TRIPOD+AI", _calibration(headline)],
+        ["Fairness and subgroups", "TRIPOD+AI", _fairness(config)],
         [
             "Segmentation robustness",
             "CLEAR",

@@ -248,8 +248,8 @@ FAIRNESS_PRIVATE = {"subgroups.tsv"}  # each patient's groups: not logged
 
 def _fairness_metrics(folder) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
     """Per (endpoint, pipeline, model): ``fairness.<attribute>.<gap>`` (with ``_ci_low``
-    and ``_ci_high``) from disparities.tsv, ``mitigation.<method>.<metric>`` from
-    mitigation.tsv."""
+    and ``_ci_high``) from disparities.tsv, ``fairness.<attribute>.<group>.<metric>`` from
+    subgroup_metrics.tsv, ``mitigation.<method>.<metric>`` from mitigation.tsv."""
     out: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
     if folder is None:
         return out
@@ -259,7 +259,13 @@ def _fairness_metrics(folder) -> dict[tuple[str, str, str], list[tuple[str, floa
         out.setdefault((r.endpoint, r.pipeline, r.model), []).extend(
             [(name, r.value), (f"{name}_ci_low", r.low), (f"{name}_ci_high", r.high)]
         )
+    groups = pd.read_csv(Path(folder) / "subgroup_metrics.tsv", sep="\t", dtype={"group": str})
+    for r in groups[groups["metric"].isin(GROUP_METRICS)].itertuples():
+        out.setdefault((r.endpoint, r.pipeline, r.model), []).append(
+            (f"fairness.{r.attribute}.{r.group}.{r.metric}", r.value)
+        )
     mitigation = pd.read_csv(Path(folder) / "mitigation.tsv", sep="\t")
+    mitigation = mitigation.dropna(subset=["endpoint"])
     columns = [c for c in mitigation.columns if c not in MITIGATION_KEYS]
     for r in mitigation.to_dict("records"):
         out.setdefault((r["endpoint"], r["pipeline"], r["model"]), []).extend(
@@ -270,6 +276,7 @@ def _fairness_metrics(folder) -> dict[tuple[str, str, str], list[tuple[str, floa
     return out
 
 
+GROUP_METRICS = ("n", "roc_auc", "sensitivity", "specificity", "brier", "calibration_intercept")
 MITIGATION_KEYS = {"endpoint", "pipeline", "model", "method", "note"}
 
 

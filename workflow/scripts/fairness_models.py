@@ -39,5 +39,5 @@ gaps.to_csv(snakemake.output.disparities, sep="\t", index=False)
 mitigation.to_csv(snakemake.output.mitigation, sep="\t", index=False)
 audit.plot_tradeoff(mitigation, snakemake.output.plot, settings.mitigate)
 Path(snakemake.output.markdown).write_text(
-    audit.models_markdown(gaps, mitigation, settings), encoding="utf-8"
+    audit.models_markdown(gaps, mitigation, settings, metrics), encoding="utf-8"
 )

@@ -95,8 +95,10 @@ def shift_tables(mdata, groups: pd.DataFrame, folds: dict[str, pd.DataFrame], s:
             features.insert(1, "modality", modality)
             feature_tables.append(features)
             classifier_rows.append({"comparison": name, "modality": modality, **test})
-    features = pd.concat(feature_tables, ignore_index=True) if feature_tables else pd.DataFrame()
-    return features, pd.DataFrame(classifier_rows)
+    if not feature_tables:  # nothing compared: the tables keep their columns
+        empty = pd.DataFrame({"comparison": []}, dtype=str)
+        return empty.assign(modality=""), empty.assign(modality="")
+    return pd.concat(feature_tables, ignore_index=True), pd.DataFrame(classifier_rows)
 
 
 def cohort_markdown(table: pd.DataFrame, features: pd.DataFrame, classifier: pd.DataFrame, s):
@@ -199,7 +201,13 @@ def mitigation_table(
                 row[f"{gap}_low"] = gaps.loc[gap, "low"]
                 row[f"{gap}_high"] = gaps.loc[gap, "high"]
             rows.append({**row, "note": ""})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=MITIGATION_COLUMNS)
+
+
+MITIGATION_COLUMNS = [
+    "endpoint", "pipeline", "model", "method", *TRADEOFF,
+    *[f"{gap}{end}" for gap in GAPS for end in ("", "_low", "_high")], "note",
+]  # fmt: skip
 
 
 def plot_tradeoff(table: pd.DataFrame, path, attribute: str) -> None:
@@ -236,12 +244,52 @@ def plot_tradeoff(table: pd.DataFrame, path, attribute: str) -> None:
     plt.close(fig)
 
 
-def models_markdown(gaps: pd.DataFrame, mitigation: pd.DataFrame, s: Settings) -> str:
+def headline_groups(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The per-group metrics of each pipeline's headline model (``selected``, or its only
+    model), one row per attribute and group."""
+    if metrics.empty:
+        return metrics
+    keys = ["endpoint", "pipeline"]
+    models = metrics.groupby(keys)["model"].agg(
+        lambda m: "selected" if "selected" in set(m) else m.iloc[0] if m.nunique() == 1 else None
+    )
+    keep = metrics.join(models.rename("headline"), on=keys)
+    return keep[keep["model"] == keep["headline"]].drop(columns="headline")
+
+
+def _group_rows(metrics: pd.DataFrame) -> list[list]:
+    from radiotx.report import format_ci
+
+    rows = []
+    index = ["endpoint", "pipeline", "model", "attribute", "group"]
+    for key, part in headline_groups(metrics).groupby(index, sort=False):
+        if key[-1] == performance.OVERALL:
+            continue
+        cells = part.set_index("metric")[["value", "low", "high"]]
+        shown = ("roc_auc", "sensitivity", "specificity", "calibration_intercept")
+        rows.append(
+            [*key, int(cells.loc["n", "value"]), *[format_ci(*cells.loc[m]) for m in shown]]
+        )
+    return rows
+
+
+def models_markdown(
+    gaps: pd.DataFrame, mitigation: pd.DataFrame, s: Settings, metrics: pd.DataFrame | None = None
+) -> str:
     from radiotx.report import format_ci, pipe_table
 
     lines = ["## Fairness: subgroup performance", ""]
     if gaps.empty:
         return "\n".join(lines + ["No binary endpoint's model was audited.", ""])
+    if metrics is not None and not metrics.empty:
+        lines.append(
+            "Each pipeline's headline model per group, on its out-of-fold predictions (95 % "
+            "CI from resampling within the group); calibration-in-the-large is the mean "
+            "predicted risk minus the observed rate (0: right on average)."
+        )
+        header = ["endpoint", "pipeline", "model", "attribute", "group", "n", "AUC",
+                  "sensitivity", "specificity", "calibration-in-the-large"]  # fmt: skip
+        lines += ["", pipe_table(header, _group_rows(metrics)), ""]
     lines.append(
         "Gaps between the subgroups (of at least "
         f"{s.min_group} patients) of each attribute, on the out-of-fold predictions; 95 % "
