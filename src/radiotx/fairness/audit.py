@@ -32,6 +32,7 @@ class Settings:
     bootstrap: int = 200
     mitigate: str = ""  # the mitigated attribute
     seed: int = 42
+    columns: tuple[tuple[str, str], ...] = ()  # (attribute, its clinical column)
 
     @classmethod
     def from_config(cls, fairness: dict, seed: int = 42) -> Settings:
@@ -42,6 +43,7 @@ class Settings:
             fairness["bootstrap"],
             fairness["mitigate"]["attribute"],
             seed,
+            tuple((a.name, a.column) for a in subgroups.attributes_from_config(fairness)),
         )
 
 
@@ -66,12 +68,13 @@ def comparisons(groups: pd.DataFrame, folds: dict[str, pd.DataFrame], s: Setting
             yield f"{endpoint}: hold-out vs development", side
 
 
-def _features(mdata, modality: str, attribute: str | None) -> pd.DataFrame:
-    """A modality's features; in the clinical modality, not those encoding ``attribute``
-    itself (the site's own indicator trivially differs between sites)."""
+def _features(mdata, modality: str, column: str | None) -> pd.DataFrame:
+    """A modality's features; in the clinical modality, not those of the attribute's own
+    ``column`` (a site's indicator trivially differs between sites)."""
     frame = cohort.modality_frame(mdata, modality)
-    if modality == "clinical" and attribute:
-        frame = frame.loc[:, [c for c in frame.columns if not c.startswith(attribute)]]
+    if modality == "clinical" and column:
+        own = [c for c in frame.columns if c == column or c.startswith(f"{column}=")]
+        frame = frame.drop(columns=own)
     return frame
 
 
@@ -80,9 +83,9 @@ def shift_tables(mdata, groups: pd.DataFrame, folds: dict[str, pd.DataFrame], s:
     two-sample test, on the patients who have that modality."""
     feature_tables, classifier_rows = [], []
     for name, side in comparisons(groups, folds, s):
-        attribute = name.split(":")[0] if name.split(":")[0] in groups.columns else None
+        column = dict(s.columns).get(name.split(":")[0])  # None: development vs hold-out
         for modality in mdata.mod:
-            X = _features(mdata, modality, attribute)
+            X = _features(mdata, modality, column)
             patients = X.index.intersection(side.index)
             a, b = int(side[patients].sum()), int((~side[patients]).sum())
             if min(a, b) < s.min_group or X.shape[1] == 0:

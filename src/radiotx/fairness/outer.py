@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from radiotx import evaluate
 from radiotx.fairness import mitigation
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def fold_hook(options: Options, repeat: int, fold: int, inner_splits: int, seed:
         out = {}
         for method in options.methods:
             if not mitigation.applies(fitted, method):
-                out[method] = {"error": f"{method} does not apply to {evaluate.describe(fitted)}"}
+                out[method] = {"error": f"{method} does not apply to {_final_step(fitted)}"}
                 log.info("%s: %s does not apply (repeat %d, fold %d)", name, method, repeat, fold)
                 continue
             model = mitigation.Mitigated(
@@ -87,6 +86,12 @@ def fold_hook(options: Options, repeat: int, fold: int, inner_splits: int, seed:
         return out
 
     return mitigate
+
+
+def _final_step(estimator) -> str:
+    """The class of the step that would take the weights: a pipeline's last step."""
+    steps = getattr(estimator, "steps", None)
+    return type(steps[-1][1] if steps else estimator).__name__
 
 
 def mitigated_models(folds: list[dict]) -> list[str]:

@@ -155,7 +155,8 @@ def flags(table: pd.DataFrame, min_group: int = 5, gap: float = 0.15) -> list[st
             values = large.set_index("group")[column].dropna()
             # rounded: 0.45 - 0.30 is a gap of 0.15, not more
             if len(values) >= 2 and round(values.max() - values.min(), 9) > gap:
-                what = column.replace("_", " of ", 1)
+                kind, name = column.split("_", 1)
+                what = f"prevalence of {name}" if kind == "prevalence" else f"share without {name}"
                 notes.append(
                     f"{attribute}: {what} ranges from {values.min():.0%} ({values.idxmin()}) "
                     f"to {values.max():.0%} ({values.idxmax()})"
