@@ -148,3 +148,25 @@ def test_a_method_that_does_not_apply_is_reported_not_fatal():
     collected = outer.collect([{"knn": fold.to_dict()}], "knn")
     assert isinstance(collected["reweighing"], str)
     assert isinstance(collected["group_oversampling"], pd.DataFrame)
+
+
+def test_survival_models_get_a_c_index_per_group():
+    """Risks that rank one group's survival well and the other's at random: the C-index
+    per group says so, and its gap has a CI above zero."""
+    table = demo.clinical_table(demo.design(200, seed=SEED), SEED)
+    rng = np.random.default_rng(0)
+    informative = (table["sex"] == "F").to_numpy()
+    risk = np.where(informative, -table["os_months"] + rng.normal(0, 5, 200), rng.normal(size=200))
+    predictions = pd.DataFrame(
+        {"patient_id": table["patient_id"], "repeat": 0, "fold": 0, "time": table["os_months"],
+         "event": table["death"], "score": risk}
+    )  # fmt: skip
+    groups = table.set_index("patient_id")[["sex"]]
+    per_group, gaps = performance.survival_summary(predictions, groups, n_boot=100)
+    c_index = per_group[per_group["metric"] == "c_index"].set_index("group")
+    assert c_index.loc["F", "value"] > 0.8 and abs(c_index.loc["M", "value"] - 0.5) < 0.15
+    assert c_index.loc["F", "low"] <= c_index.loc["F", "value"] <= c_index.loc["F", "high"]
+    events = per_group[per_group["metric"] == "events"].set_index("group")["value"]
+    assert events.sum() == table["death"].sum() * 2  # the groups and the overall row
+    gap = gaps.set_index("metric").loc["c_index_difference"]
+    assert gap["value"] > 0.3 and gap["low"] > 0.1

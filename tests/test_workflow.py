@@ -310,11 +310,13 @@ def test_the_fairness_audit_is_reported_and_logged(study):
     shift = pd.read_csv(results / "fairness/shift_classifier.tsv", sep="\t")
     radiomics = shift[shift["modality"] == "radiomics"]
     assert len(radiomics) == 3 and (radiomics["n_shifted"] > 0).any()
-    # every model of the binary endpoint by every attribute; none of the survival endpoint
+    # every model of both endpoints by every attribute: the survival models by C-index
     gaps = pd.read_csv(results / "fairness/disparities.tsv", sep="\t")
-    assert set(gaps["endpoint"]) == {"response"}
-    assert len(gaps.groupby(["pipeline", "model"])) == 9
+    assert len(gaps.groupby(["endpoint", "pipeline", "model"])) == 13
     assert set(gaps["attribute"]) == {"sex", "age", "site"}
+    survival = gaps[gaps["endpoint"] == "overall_survival"]
+    assert set(survival["metric"]) == {"c_index_difference"}
+    assert "| overall_survival | fusion | coxnet | site |" in markdown
     # mitigated in every outer fold: the single model of each modality, the fusion's selected
     mitigation = pd.read_csv(results / "fairness/mitigation.tsv", sep="\t")
     fused = mitigation[mitigation["pipeline"] == "fusion"].set_index("method")

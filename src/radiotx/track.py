@@ -276,7 +276,10 @@ def _fairness_metrics(folder) -> dict[tuple[str, str, str], list[tuple[str, floa
     return out
 
 
-GROUP_METRICS = ("n", "roc_auc", "sensitivity", "specificity", "brier", "calibration_intercept")
+GROUP_METRICS = (
+    "n", "roc_auc", "sensitivity", "specificity", "brier", "calibration_intercept", "events",
+    "c_index",
+)  # fmt: skip
 MITIGATION_KEYS = {"endpoint", "pipeline", "model", "method", "note"}
 
 

@@ -459,8 +459,9 @@ for name in [MITIGATE["attribute"], LEAVE_OUT, *config["fairness"]["shift"]]:
 
 
 def fairness_model_files(name):
-    """A file of every model of each binary endpoint (subgroup metrics need one score)."""
-    return [path for e in BINARY for path in endpoint_model_files(e, name)]
+    """A file of every model of each binary or survival endpoint (a multiclass model has
+    no single score to compare groups by)."""
+    return [path for e in BINARY + SURVIVAL for path in endpoint_model_files(e, name)]
 
 
 def mitigation_settings(wildcards):

@@ -154,15 +154,21 @@ def _cell(column: str, value) -> str:
 
 
 def model_tables(predictions: dict, groups: pd.DataFrame, s: Settings):
-    """Subgroup metrics and gaps of every model, by every attribute. ``predictions`` maps
-    (endpoint, pipeline, model) to its out-of-fold predictions."""
+    """Subgroup metrics and gaps of every model (binary or survival endpoints), by every
+    attribute. ``predictions`` maps (endpoint, pipeline, model) to its out-of-fold
+    predictions."""
     metrics, gaps = [], []
     for (endpoint, pipeline, model), table in predictions.items():
-        probability = bool(table["score"].between(0, 1).all())
-        per_group, disparity = performance.fairness_summary(
-            table, groups, n_boot=s.bootstrap, seed=s.seed, probability=probability,
-            min_group=s.min_group,
-        )  # fmt: skip
+        if "event" in table:  # a survival endpoint: C-index per group
+            per_group, disparity = performance.survival_summary(
+                table, groups, n_boot=s.bootstrap, seed=s.seed, min_group=s.min_group
+            )
+        else:
+            probability = bool(table["score"].between(0, 1).all())
+            per_group, disparity = performance.fairness_summary(
+                table, groups, n_boot=s.bootstrap, seed=s.seed, probability=probability,
+                min_group=s.min_group,
+            )  # fmt: skip
         key = {"endpoint": endpoint, "pipeline": pipeline, "model": model}
         metrics.append(per_group.assign(**key))
         gaps.append(disparity.assign(**key))
@@ -266,13 +272,29 @@ def _group_rows(metrics: pd.DataFrame) -> list[list]:
     rows = []
     index = ["endpoint", "pipeline", "model", "attribute", "group"]
     for key, part in headline_groups(metrics).groupby(index, sort=False):
-        if key[-1] == performance.OVERALL:
-            continue
         cells = part.set_index("metric")[["value", "low", "high"]]
+        if key[-1] == performance.OVERALL or "roc_auc" not in cells.index:
+            continue
         shown = ("roc_auc", "sensitivity", "specificity", "calibration_intercept")
         rows.append(
             [*key, int(cells.loc["n", "value"]), *[format_ci(*cells.loc[m]) for m in shown]]
         )
+    return rows
+
+
+def _survival_rows(metrics: pd.DataFrame) -> list[list]:
+    from radiotx.report import format_ci
+
+    rows = []
+    index = ["endpoint", "pipeline", "model", "attribute", "group"]
+    for key, part in headline_groups(metrics).groupby(index, sort=False):
+        cells = part.set_index("metric")[["value", "low", "high"]]
+        if key[-1] == performance.OVERALL or "c_index" not in cells.index:
+            continue
+        rows.append(
+            [*key, int(cells.loc["n", "value"]), int(cells.loc["events", "value"]),
+             format_ci(*cells.loc["c_index"])]
+        )  # fmt: skip
     return rows
 
 
@@ -283,7 +305,7 @@ def models_markdown(
 
     lines = ["## Fairness: subgroup performance", ""]
     if gaps.empty:
-        return "\n".join(lines + ["No binary endpoint's model was audited.", ""])
+        return "\n".join(lines + ["No binary or survival endpoint's model was audited.", ""])
     if metrics is not None and not metrics.empty:
         lines.append(
             "Each pipeline's headline model per group, on its out-of-fold predictions (95 % "
@@ -292,7 +314,13 @@ def models_markdown(
         )
         header = ["endpoint", "pipeline", "model", "attribute", "group", "n", "AUC",
                   "sensitivity", "specificity", "calibration-in-the-large"]  # fmt: skip
-        lines += ["", pipe_table(header, _group_rows(metrics)), ""]
+        binary, survival = _group_rows(metrics), _survival_rows(metrics)
+        if binary:
+            lines += ["", pipe_table(header, binary), ""]
+        if survival:
+            header = ["endpoint", "pipeline", "model", "attribute", "group", "n", "events",
+                      "C-index"]  # fmt: skip
+            lines += ["", pipe_table(header, survival), ""]
     lines.append(
         "Gaps between the subgroups (of at least "
         f"{s.min_group} patients) of each attribute, on the out-of-fold predictions; 95 % "
@@ -303,16 +331,17 @@ def models_markdown(
         "AUC, sensitivity, specificity and calibration: results/fairness/subgroup_metrics.tsv."
     )
     lines.append("")
-    wide = gaps[gaps["metric"].isin([*GAPS, "auc_difference"])]
+    wide = gaps[gaps["metric"].isin([*GAPS, "auc_difference", "c_index_difference"])]
     rows = []
     for key, part in wide.groupby(["endpoint", "pipeline", "model", "attribute"], sort=False):
         cells = part.set_index("metric")
+        first = "auc_difference" if "auc_difference" in cells.index else "c_index_difference"
         rows.append(
             [*key, *[format_ci(*cells.loc[m, ["value", "low", "high"]]) if m in cells.index
-                     else "-" for m in ("auc_difference", *GAPS)]]
+                     else "-" for m in (first, *GAPS)]]
         )  # fmt: skip
-    header = ["endpoint", "pipeline", "model", "attribute", "AUC gap", "equalised-odds gap",
-              "demographic-parity gap"]  # fmt: skip
+    header = ["endpoint", "pipeline", "model", "attribute", "AUC (C-index) gap",
+              "equalised-odds gap", "demographic-parity gap"]  # fmt: skip
     lines += [pipe_table(header, rows), ""]
     if mitigation is not None and not mitigation.empty:
         lines += ["## Fairness: mitigation, accuracy against fairness", ""]
