@@ -370,6 +370,8 @@ def test_leave_one_site_out(tmp_path):
     )
     mitigation = pd.read_csv(tmp_path / "results/fairness/mitigation.tsv", sep="\t")
     assert set(mitigation["method"]) == {"none", "reweighing", "group_oversampling", "threshold"}
+    summary = (tmp_path / "results/summary.md").read_text(encoding="utf-8")
+    assert "## Leave-one-site-out folds" in summary and "| response | 2 | C |" in summary
     # a wrong number of folds is named with its fix before any model runs
     config["cv"]["outer_folds"] = 4
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -39,6 +39,7 @@ rule fairness_cohort:
     params:
         fairness=config["fairness"],
         endpoints=BINARY,
+        leave_out=LEAVE_OUT,
         seed=config.get("seed", 42),
     script:
         "../scripts/fairness_cohort.py"

@@ -19,6 +19,7 @@ features, classifier = audit.shift_tables(mdata, groups, folds, settings)
 table.to_csv(snakemake.output.table, sep="\t", index=False)
 features.to_csv(snakemake.output.features, sep="\t", index=False)
 classifier.to_csv(snakemake.output.classifier, sep="\t", index=False)
-Path(snakemake.output.markdown).write_text(
-    audit.cohort_markdown(table, features, classifier, settings), encoding="utf-8"
-)
+markdown = audit.cohort_markdown(table, features, classifier, settings)
+if p.leave_out:
+    markdown += "\n" + audit.left_out_markdown(folds, groups, p.leave_out)
+Path(snakemake.output.markdown).write_text(markdown, encoding="utf-8")

@@ -144,6 +144,23 @@ def cohort_markdown(table: pd.DataFrame, features: pd.DataFrame, classifier: pd.
     return "\n".join(lines) + "\n"
 
 
+def left_out_markdown(folds: dict[str, pd.DataFrame], groups: pd.DataFrame, attribute: str):
+    """Which site each outer fold of a leave-one-site-out study leaves out."""
+    lines = [f"## Leave-one-{attribute}-out folds", ""]
+    rows = []
+    for endpoint, table in folds.items():
+        development = table[table["set"] == splits.DEVELOPMENT]
+        site = development["patient_id"].map(groups[attribute])
+        for fold, members in site.groupby(development["fold"].to_numpy()):
+            rows.append([endpoint, int(fold), members.iloc[0], len(members),
+                         int((~development.index.isin(members.index)).sum())])  # fmt: skip
+    from radiotx.report import pipe_table
+
+    header = ["endpoint", "outer fold", f"{attribute} left out", "test patients",
+              "training patients"]  # fmt: skip
+    return "\n".join([*lines, pipe_table(header, rows), ""])
+
+
 def _cell(column: str, value) -> str:
     if column.startswith(("prevalence_", "missing_")) or column == "share":
         return "-" if pd.isna(value) else f"{value:.0%}"
