@@ -1,5 +1,5 @@
 """The fairness audit of a study: the cohort by subgroup and its covariate shift, then
-every binary endpoint's models by subgroup, beside their mitigations.
+every binary and survival endpoint's models by subgroup, beside their mitigations.
 
 The tables are written as they are (TSV) and summarised in Markdown for the study report.
 """
