@@ -155,20 +155,23 @@ def classifier_test(
     data = data.set_axis([f"f{i}" for i in range(data.shape[1])], axis=1)
     numeric = [c for c in data.columns if _is_numeric(data[c])]
     categorical = [c for c in data.columns if c not in numeric]
-    # Cast to str so that NaN becomes a level and mixed-type columns encode cleanly.
-    data[categorical] = data[categorical].astype(str)
-    preprocess = ColumnTransformer(
-        [
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-            (
-                "numeric",
-                make_pipeline(
-                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
-                ),
-                numeric,
-            ),
-        ]
+    numeric_steps = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
     )
+    if categorical:
+        # Cast to str so that NaN becomes a level and mixed-type columns encode cleanly.
+        data[categorical] = data[categorical].astype(str)
+        preprocess = ColumnTransformer(
+            [
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+                ("numeric", numeric_steps, numeric),
+            ]
+        )
+    else:
+        # All numeric (radiomics, expression): a float array skips pandas' per-column
+        # checks in each of the (permutations + 1) x folds fits, about 3x faster.
+        preprocess = numeric_steps
+        data = data.astype(float).to_numpy()
     # Regularised: features may outnumber patients, and an overfit model would call noise shift.
     model = Pipeline(
         [("preprocess", preprocess), ("classify", LogisticRegression(C=0.1, max_iter=1000))]
