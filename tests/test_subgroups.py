@@ -93,6 +93,22 @@ def test_demo_table_groups(clinical):
     assert (known[age.loc[known.index] == "70-120"] >= 70).all()
 
 
+def test_ages_outside_the_bins_or_not_numbers_are_named_in_a_warning(caplog):
+    table = pd.DataFrame(
+        {"age": [64, "sixty", 130, np.nan, " "]},
+        index=pd.Index(["P1", "P2", "P3", "P4", "P5"], name="patient_id"),
+    )
+    attribute = Attribute.from_config("age", {"column": "age", "bins": AGE_BINS})
+    with caplog.at_level("WARNING", logger="radiotx.fairness.subgroups"):
+        values = attribute.values(table, "clinical.tsv")
+    assert values.tolist() == ["60-70", MISSING, MISSING, MISSING, MISSING]
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "2 patients" in message and "clinical.tsv" in message
+    assert "P2 ('sixty')" in message and "P3 (130)" in message
+    assert "P4" not in message and "P5" not in message  # not recorded: plainly missing
+    assert "fairness.attributes.age.bins" in message
+
+
 def test_categorical_nan_cells_are_missing():
     table = pd.DataFrame(
         {"smoking": ["never", np.nan, None, "current"], "stage": [1.0, np.nan, 2.0, 3.0]},

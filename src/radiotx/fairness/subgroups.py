@@ -10,6 +10,7 @@ leave-one-site-out folds.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from radiotx.errors import InputError
+
+log = logging.getLogger(__name__)
 
 MISSING = "missing"  # the group of a patient whose attribute is not recorded
 
@@ -63,6 +66,7 @@ class Attribute:
             numeric = pd.to_numeric(raw, errors="coerce")
             bands = pd.cut(numeric, bins=list(self.bins), right=False, labels=self._bands())
             groups = bands.astype(object)
+            self._warn_unplaced(raw, groups, path)
         elif self.pattern is not None:
             groups = raw.astype(str).str.extract(self.pattern, expand=False)
             groups = groups.where(raw.notna())
@@ -73,6 +77,28 @@ class Attribute:
             )
         groups = groups.where(groups.astype(str).str.strip() != "")
         return groups.fillna(MISSING).astype(str).rename(self.name)
+
+    def _warn_unplaced(self, raw: pd.Series, bands: pd.Series, path) -> None:
+        # Recorded values that fall in no band (text, or outside the bins) are counted as
+        # missing; the audit goes on, but the reader must learn which patients and why.
+        recorded = raw.notna() & (raw.astype(str).str.strip() != "")
+        unplaced = raw[recorded & bands.isna()]
+        if unplaced.empty:
+            return
+        shown = ", ".join(f"{p} ({v!r})" for p, v in list(unplaced.items())[:10])
+        log.warning(
+            "fairness attribute '%s': %d patients' values in column '%s'%s are not numbers "
+            "within the bins %s and are counted as missing: %s%s. Fix: correct the values "
+            "or widen fairness.attributes.%s.bins",
+            self.name,
+            unplaced.size,
+            self.column,
+            f" of {path}" if path else "",
+            self._bands(),
+            shown,
+            ", ..." if unplaced.size > 10 else "",
+            self.name,
+        )
 
     def _bands(self) -> list[str]:
         edges = [_plain(b) for b in self.bins]
