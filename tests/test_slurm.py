@@ -129,16 +129,42 @@ def wait_for(condition, timeout: float, process: subprocess.Popen):
         time.sleep(0.5)
 
 
-def running_jobs(env: dict, rule: str) -> list[str]:
-    """SLURM ids of this user's running jobs of `rule` (the plugin's job comment names it)."""
-    queue = subprocess.run(
-        ["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True, text=True, env=env
-    )
-    return [
-        line.split("|")[0]
-        for line in queue.stdout.splitlines()
-        if line.split("|")[1].startswith(f"rule_{rule}")
-    ]
+def run_id(process: subprocess.Popen) -> str | None:
+    """The SLURM run ID Snakemake prints at the start: every job it submits has it as name."""
+    found = re.search(r"SLURM run ID: (\S+)", process.log_path.read_text(encoding="utf-8"))
+    return found.group(1) if found else None
+
+
+def queued_jobs(env: dict, name: str, *states: str) -> dict[str, str]:
+    """SLURM id -> job comment of the unfinished jobs named `name` (or those in `states`);
+    the plugin's comment starts with the rule."""
+    command = ["squeue", "-h", "--name", name, "-o", "%i|%k"]
+    if states:
+        command += ["-t", ",".join(states)]
+    queue = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return dict(line.split("|", 1) for line in queue.stdout.splitlines())
+
+
+def running_jobs(env: dict, process: subprocess.Popen, rule: str) -> list[str]:
+    """SLURM ids of the running jobs of `rule` that this Snakemake run submitted."""
+    name = run_id(process)
+    if name is None:
+        return []
+    jobs = queued_jobs(env, name, "RUNNING")
+    return [job for job, comment in jobs.items() if comment.startswith(f"rule_{rule}")]
+
+
+def cancel_leftovers(env: dict, name: str) -> list[str]:
+    """Cancel what an interrupted run left in the queue, as the README says:
+    `scancel --name <SLURM run ID>`; wait until it has gone."""
+    leftovers = sorted(queued_jobs(env, name), key=int)
+    if leftovers:
+        subprocess.run(["scancel", "--name", name], check=True, env=env)
+    deadline = time.monotonic() + 120
+    while queued_jobs(env, name):
+        assert time.monotonic() < deadline, f"jobs of run {name} are still queued"
+        time.sleep(0.5)
+    return leftovers
 
 
 def accounting(env: dict, workdir: Path) -> list[dict]:
@@ -151,7 +177,11 @@ def accounting(env: dict, workdir: Path) -> list[dict]:
     records = [
         dict(zip(fields, line.split("|"), strict=True)) for line in listing.stdout.splitlines()
     ]
-    return [record for record in records if Path(record["WorkDir"]) == workdir]
+    # in the order they were submitted
+    return sorted(
+        (record for record in records if Path(record["WorkDir"]) == workdir),
+        key=lambda record: int(record["JobID"]),
+    )
 
 
 def model_outputs(results: Path) -> dict[str, bytes]:
@@ -173,9 +203,12 @@ def runs(cluster, small_study, tmp_path_factory):
     first = start(workdir, cluster)
 
     # interrupted while the outer-fold jobs run, after every per-patient job has finished
-    wait_for(lambda: running_jobs(cluster, "outer_fold"), 900, first)
+    wait_for(lambda: running_jobs(cluster, first, "outer_fold"), 900, first)
     interrupt(first)
     first_log = finish(first, timeout=180)
+    # Snakemake 9 cancels the jobs it knows of, but one it was submitting at the moment
+    # of Ctrl-C can outlive the run and would go on writing into the results.
+    leftovers = cancel_leftovers(cluster, run_id(first))
     done = {
         path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*") if path.is_file()
     }
@@ -192,7 +225,7 @@ def runs(cluster, small_study, tmp_path_factory):
     cancelled = []
 
     def cancel_one():
-        jobs = running_jobs(cluster, "outer_fold") or running_jobs(cluster, "refit")
+        jobs = running_jobs(cluster, second, "outer_fold") or running_jobs(cluster, second, "refit")
         if jobs:
             subprocess.run(["scancel", jobs[0]], check=True, env=cluster)
             cancelled.append(jobs[0])
@@ -204,6 +237,7 @@ def runs(cluster, small_study, tmp_path_factory):
         "local": small_study,
         "dir": workdir,
         "first_log": first_log,
+        "leftovers": leftovers,
         "done": done,
         "pending": job_counts(pending),
         "second": second,
@@ -254,7 +288,8 @@ def test_a_cancelled_job_is_reported_and_retried(runs):
     rule_and_wildcards = cancelled["Comment"]
     retried = [r for r in runs["sacct"] if r["Comment"] == rule_and_wildcards]
     assert [r["State"] for r in retried][-1] == "COMPLETED"
-    assert runs["cancelled"] in runs["second_log"]  # the failure names the SLURM job
+    # the failure names the SLURM job
+    assert f"SLURM-job '{runs['cancelled']}' failed" in runs["second_log"]
 
 
 def test_an_out_of_memory_job_is_retried_with_more_memory(runs):
@@ -267,7 +302,11 @@ def test_an_out_of_memory_job_is_retried_with_more_memory(runs):
 
 
 def test_an_interrupted_run_resumes_with_only_what_is_missing(runs):
-    assert "Terminating processes" in runs["first_log"]
+    _, _, after = runs["first_log"].partition("Terminating processes")
+    assert after
+    # a job left in the queue was one Snakemake was still submitting when it was stopped
+    submitted_late = re.findall(r"submitted with SLURM jobid (\d+)", after)
+    assert set(runs["leftovers"]) <= set(submitted_late)
     pending = runs["pending"]
     # every per-patient job had finished before the interruption: none is redone
     assert not {"radiomics", "radiomics_qa", "rnaseq", "rnaseq_qc", "demo_cohort"} & set(pending)
