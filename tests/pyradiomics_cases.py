@@ -27,6 +27,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from radiotx.features import read_rows
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINE_PARAMS = REPO / "config" / "radiomics" / "baseline"
 PACKAGE = "pyradiomics-bhklab"
@@ -266,5 +268,4 @@ def snakemake(workdir: Path, *args: str, cores: int = 2) -> subprocess.Completed
 
 def read_features(workdir: Path, case: str) -> pd.Series:
     """The one-row feature table the workflow wrote for ``case``, as a Series."""
-    row = pd.read_parquet(workdir / "results" / "features" / "radiomics" / f"{case}.parquet")
-    return row.loc[case]
+    return read_rows([workdir / "results" / "features" / "radiomics" / f"{case}.parquet"]).loc[case]

@@ -31,6 +31,24 @@ def test_normalise_target_sum():
     np.testing.assert_allclose(result.to_numpy(), np.log1p([10.0, 30.0, 60.0]), rtol=1e-12)
 
 
+def test_normalise_equals_scanpy_to_the_bit(demo_sheet):
+    """The same values as scanpy's normalize_total and log1p, for real-sized samples and
+    for an empty library."""
+    import anndata as ad
+    import scanpy as sc
+
+    paths = demo_sheet.loc[demo_sheet["rnaseq"] != "", "rnaseq"].iloc[:5]
+    samples = [rnaseq.read_counts(path, "P") for path in paths]
+    samples.append(pd.Series(0.0, index=samples[0].index))
+    for counts in samples:
+        for target_sum in (1e6, 1e4):
+            adata = ad.AnnData(X=counts.to_numpy(dtype="float64", copy=True)[np.newaxis, :])
+            sc.pp.normalize_total(adata, target_sum=target_sum)
+            sc.pp.log1p(adata)
+            ours = rnaseq.normalise(counts, target_sum=target_sum).to_numpy()
+            assert np.array_equal(ours, np.asarray(adata.X).ravel())
+
+
 def test_normalise_does_not_modify_input():
     counts = pd.Series([1.0, 2.0, 3.0], index=["A", "B", "C"])
     rnaseq.normalise(counts)

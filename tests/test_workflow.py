@@ -18,7 +18,7 @@ from scipy.stats import hypergeom
 from sklearn.metrics import roc_auc_score
 
 from radiotx import demo, splits
-from radiotx.features import rnaseq
+from radiotx.features import read_rows, rnaseq
 
 pytestmark = pytest.mark.workflow
 
@@ -251,9 +251,7 @@ def test_planted_signal_is_found(study):
     # Size, lobulation and heterogeneity show up in many pyradiomics features, so check that
     # the chosen image features track the hidden tumour parameters rather than noise.
     hidden = pd.DataFrame(truth["per_patient"]).T[["radius_mm", "lobulation", "texture_sd"]]
-    features = pd.concat(
-        pd.read_parquet(p) for p in (study["dir"] / "results/features/radiomics").glob("*")
-    )
+    features = read_rows((study["dir"] / "results/features/radiomics").glob("*"))
     hidden = hidden.loc[features.index].astype(float)
     image = selected.loc[selected["modality"] == "radiomics", "feature"].unique()
     strength = [hidden.corrwith(features[f], method="spearman").abs().max() for f in image]
@@ -584,7 +582,7 @@ def test_expression_matrix_with_a_sample_excluded_by_qc(tmp_path):
     # the same features as from the per-patient files
     first = files.index[0]
     direct = rnaseq.extract(tmp_path / files[first], first)
-    from_matrix = pd.read_parquet(tmp_path / f"results/features/rnaseq/{first}.parquet")
+    from_matrix = read_rows([tmp_path / f"results/features/rnaseq/{first}.parquet"])
     np.testing.assert_allclose(from_matrix.loc[first, direct.index].to_numpy(), direct.to_numpy())
 
 

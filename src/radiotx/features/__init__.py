@@ -6,6 +6,7 @@ before the data are split without leaking information between patients.
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -15,25 +16,44 @@ def separator(path) -> str:
 
 
 def write_row(features: pd.Series, patient_id: str, path) -> None:
-    """Write one patient's features as a one-row parquet table indexed by patient id."""
-    frame = features.to_frame(name=patient_id).T
-    frame.index.name = "patient_id"
+    """Write one patient's features as a long parquet table: a row per feature
+    (``patient_id``, ``feature``, ``value``), in the features' order. Long rather than one
+    wide row because parquet pays per column: a 20,000-gene wide row takes about 2 s to
+    write and 1 s to read, the long table a few hundredths."""
+    frame = pd.DataFrame(
+        {
+            "patient_id": patient_id,
+            "feature": features.index.astype(str),
+            "value": features.to_numpy(dtype="float64"),
+        }
+    )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path)
+    frame.to_parquet(path, index=False)
 
 
 def write_none(path) -> None:
     """Write an empty table: the patient has no features of this modality (e.g. the sample
     was excluded by QC). The file still exists, so the workflow knows the job ran."""
-    frame = pd.DataFrame(index=pd.Index([], name="patient_id", dtype=str))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path)
+    write_row(pd.Series(dtype="float64"), "", path)
 
 
 def read_rows(paths) -> pd.DataFrame:
-    """Stack per-patient parquet rows into one patient-by-feature table (empty tables, of
-    patients without features, add no row)."""
-    frames = [f for f in (pd.read_parquet(p) for p in paths) if len(f)]
-    if not frames:
+    """Stack per-patient feature files into one patient-by-feature table, features in the
+    order they first appear (empty tables, of patients without features, add no row)."""
+    patients, features, values = [], [], []
+    for path in paths:
+        long = pd.read_parquet(path)
+        if len(long):
+            patients.append(long["patient_id"].iloc[0])
+            features.append(pd.Index(long["feature"].to_numpy()))
+            values.append(long["value"].to_numpy())
+    if not patients:
         return pd.DataFrame()
-    return pd.concat(frames, axis=0, join="outer")
+    index = pd.Index(patients, name="patient_id")
+    if all(names.equals(features[0]) for names in features):  # the usual case: stack
+        return pd.DataFrame(np.vstack(values), index=index, columns=features[0])
+    rows = [
+        pd.DataFrame(row[np.newaxis, :], index=index[[i]], columns=names)
+        for i, (names, row) in enumerate(zip(features, values, strict=True))
+    ]
+    return pd.concat(rows, axis=0, join="outer")
