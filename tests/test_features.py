@@ -284,6 +284,16 @@ def test_write_row_read_rows_round_trip(tmp_path):
     assert np.isnan(table.loc["P2", "f2"]) and np.isnan(table.loc["P1", "f4"])
 
 
+def test_a_wide_row_of_an_earlier_version_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "rnaseq" / "P7.parquet"
+    path.parent.mkdir()
+    pd.DataFrame({"GENE1": [1.0]}, index=pd.Index(["P7"], name="patient_id")).to_parquet(path)
+    with pytest.raises(InputError) as error:
+        read_rows([path])
+    assert "patient P7" in str(error.value) and str(path) in str(error.value)
+    assert "--forcerun radiomics rnaseq" in error.value.fix
+
+
 def test_read_rows_of_nothing():
     assert read_rows([]).empty
 

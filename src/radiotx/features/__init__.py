@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radiotx.errors import InputError
+
 
 def separator(path) -> str:
     """Comma for ``.csv`` / ``.csv.gz`` tables, tab otherwise."""
     return "," if str(path).lower().endswith((".csv", ".csv.gz")) else "\t"
+
+
+LONG_COLUMNS = ("patient_id", "feature", "value")
 
 
 def write_row(features: pd.Series, patient_id: str, path) -> None:
@@ -43,6 +48,15 @@ def read_rows(paths) -> pd.DataFrame:
     patients, features, values = [], [], []
     for path in paths:
         long = pd.read_parquet(path)
+        if not set(LONG_COLUMNS) <= set(long.columns):
+            raise InputError(
+                "not a long feature table (patient_id, feature, value): written by an "
+                "earlier radiotx as one wide row",
+                patient=Path(path).stem,
+                path=path,
+                fix="extract it again: snakemake --forcerun radiomics rnaseq (or delete "
+                "results/features)",
+            )
         if len(long):
             patients.append(long["patient_id"].iloc[0])
             features.append(pd.Index(long["feature"].to_numpy()))
