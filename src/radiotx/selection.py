@@ -110,9 +110,16 @@ def _first_best(score: np.ndarray) -> int:
     return int(np.argmax(score >= score.max() * (1.0 - _TIE_RTOL)))
 
 
-def _ovr_coef(model) -> np.ndarray:
-    """Coefficients of a fitted one-vs-rest model, one row per binary problem."""
-    return np.vstack([estimator.coef_ for estimator in model.estimators_])
+class OvrCoef:
+    """Importance getter: the coefficients of a fitted one-vs-rest model, one row per binary
+    problem. A class rather than a function so that a selector's repr, which is logged and
+    compared, shows no memory address."""
+
+    def __call__(self, model) -> np.ndarray:
+        return np.vstack([estimator.coef_ for estimator in model.estimators_])
+
+    def __repr__(self) -> str:
+        return "OvrCoef()"
 
 
 # --------------------------------------------------------------------------- k best
@@ -346,7 +353,7 @@ def _lasso(k, seed):
     # more, and a feature then ranks by its largest |coef| over the classes. l1_ratio=1 is
     # the L1 penalty (``penalty`` is deprecated since scikit-learn 1.8).
     l1 = LogisticRegression(C=1.0, l1_ratio=1.0, solver="liblinear", random_state=seed)
-    selector = TopK(OneVsRestClassifier(l1), k=k, importance_getter=_ovr_coef)
+    selector = TopK(OneVsRestClassifier(l1), k=k, importance_getter=OvrCoef())
     return selector, {"estimator__estimator__C": [0.5, 1.0, 5.0]}
 
 
