@@ -32,7 +32,8 @@ def pytest_collection_modifyitems(config, items):
     costly module- or session-scoped fixture of this suite (a workflow run, a fitted
     model) go to one worker, so that it is built once; every other test is balanced on
     its own."""
-    if config.getoption("dist", "no") != "loadgroup":
+    # in a worker, xdist has turned `dist` into this flag
+    if not getattr(config.option, "loadgroup", False):
         return
     parent = {}
 
