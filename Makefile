@@ -38,11 +38,8 @@ browser:
 	  && apt-get -qq update && apt-get -qq install -y --no-install-recommends chromium \
 	  >/dev/null; } || echo "chromium is not installed: the MLflow UI test will skip"
 
-# Two test workers (pytest-xdist); tests that share a workflow run or another costly
-# fixture go to one worker (tests/conftest.py). TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= 2
 test: setup browser
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check src tests workflow/scripts

@@ -21,44 +21,6 @@ DEMO_PATIENTS = 12
 DEMO_SEED = 7
 
 
-# Session fixtures that each test worker may build for itself: they take seconds.
-CHEAP_SHARED = {"single_threaded_blas", "repo_root", "radiomics_params", "demo_cohort",
-                "demo_dir", "demo_sheet"}  # fmt: skip
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (`-n 2 --dist loadgroup`, the default here), tests that share a
-    costly module- or session-scoped fixture of this suite (a workflow run, a fitted
-    model) go to one worker, so that it is built once; every other test is balanced on
-    its own."""
-    # in a worker, xdist has turned `dist` into this flag
-    if not getattr(config.option, "loadgroup", False):
-        return
-    parent = {}
-
-    def root(key):
-        while parent.setdefault(key, key) != key:
-            key = parent[key]
-        return key
-
-    shared_by_item = []
-    for item in items:
-        shared = [
-            (name, defs[-1].baseid)
-            for name, defs in item._fixtureinfo.name2fixturedefs.items()
-            if defs and defs[-1].scope in {"module", "package", "session"}
-            and defs[-1].baseid.startswith("tests") and name not in CHEAP_SHARED
-        ]  # fmt: skip
-        for key in shared[1:]:
-            parent[root(key)] = root(shared[0])
-        shared_by_item.append(shared)
-    for item, shared in zip(items, shared_by_item, strict=True):
-        if shared:
-            name, baseid = root(shared[0])
-            item.add_marker(pytest.mark.xdist_group(f"{baseid}::{name}"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def single_threaded_blas():
     """One BLAS/OpenMP thread: the tests fit many tiny models, for which thread start-up and
