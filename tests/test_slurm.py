@@ -157,7 +157,8 @@ def running_jobs(env: dict, process: subprocess.Popen, rule: str) -> list[str]:
 def cancel_leftovers(env: dict, name: str) -> list[str]:
     """Cancel what an interrupted run left in the queue, as the README says:
     `scancel --name <SLURM run ID>`; wait until it has gone."""
-    leftovers = sorted(queued_jobs(env, name), key=int)
+    # jobs Snakemake cancelled itself may still show as COMPLETING for a moment
+    leftovers = sorted(queued_jobs(env, name, "PENDING", "RUNNING"), key=int)
     if leftovers:
         subprocess.run(["scancel", "--name", name], check=True, env=env)
     deadline = time.monotonic() + 120
