@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from scipy.stats import t as t_dist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
+
+from radiotx.fitcache import FitCache
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +421,7 @@ def tune_each(
     ``union`` names it, within all of them together (the classifier chosen too).
 
     ``share=True`` runs one grid search over the union with the pipeline's transformers
-    and samplers cached (joblib ``Memory`` in a temporary folder): preprocessing,
+    and samplers cached in memory (:class:`radiotx.fitcache.FitCache`): preprocessing,
     selection and resampling are fitted once per inner split and setting and reused by
     every classifier and hyper-parameter. Each space's choice is the best of its own
     candidates, exactly what its own search would choose. ``share=False`` runs those
@@ -446,8 +447,8 @@ def tune_each(
         len(X), len(owner), n_splits, len(owner) * n_splits, ", ".join(names),
     )  # fmt: skip
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="radiotx-cache-") as cache, _quiet_search():
-        cached = clone(pipeline).set_params(memory=cache)
+    with _quiet_search():
+        cached = clone(pipeline).set_params(memory=FitCache())
         search = GridSearchCV(
             cached,
             [part for name in names for part in spaces[name]],

@@ -24,8 +24,6 @@ from radiotx import (
     fusion,
     models,
     permutation,
-    plots,
-    report,
     splits,
     survival,
 )
@@ -530,6 +528,8 @@ def write_model(
     endpoint; the confusion matrix of a multiclass one). With ``tuned`` (the inner CV's
     choice on every development patient), model.joblib holds the
     :class:`~radiotx.final.FinalModel` and metrics.json its parameters."""
+    from radiotx import plots, report  # matplotlib: only the jobs that draw pay its import
+
     outdir = Path(outdir)
     (outdir / "plots").mkdir(parents=True, exist_ok=True)
     title = f"{meta['pipeline']} / {classifier}"

@@ -38,7 +38,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from radiotx import models
+from radiotx import fitcache, models
 
 STRATEGIES = ("early", "late", "stacking", "mkl", "single")
 RULES = ("mean", "weighted_mean", "vote", "weighted_vote", "best")
@@ -104,6 +104,22 @@ def _record_columns(estimator, X: pd.DataFrame) -> None:
     estimator.n_features_in_ = X.shape[1]
 
 
+# Late fusion and stacking with the same member settings fit the same per-modality models
+# on the same rows (in the inner CV, the refit and the bias mitigations of one job): each
+# is fitted once per process.
+_MEMBERS = fitcache.Memo(size=64)
+
+
+def _fit_member(estimator, X, codes, folds):
+    """A member's internal out-of-fold probabilities and the member fitted on all rows."""
+
+    def fit():
+        oof = cross_val_predict(estimator, X, codes, cv=folds, method="predict_proba")
+        return oof, clone(estimator).fit(X, codes)
+
+    return _MEMBERS.get(fitcache.digest(estimator, X, codes, folds), fit)
+
+
 class _PerModality(ClassifierMixin, BaseEstimator):
     """Shared machinery of late fusion and stacking: one member per modality fitted on the
     patients who have it, and its internal out-of-fold probabilities."""
@@ -132,11 +148,10 @@ class _PerModality(ClassifierMixin, BaseEstimator):
                 min(self.cv, int(counts.min())), shuffle=True, random_state=self.seed
             )
             probability = np.empty((len(codes), len(self.classes_)))
-            probability[rows] = cross_val_predict(
-                estimator, X.loc[rows], codes[rows], cv=folds, method="predict_proba"
+            probability[rows], self.members_[name] = _fit_member(
+                estimator, X.loc[rows], codes[rows], folds
             )
             oof[name] = (rows, probability)
-            self.members_[name] = estimator.fit(X.loc[rows], codes[rows])
         if not self.members_:
             raise ValueError(
                 f"{type(self).__name__}: no modality has two patients of every class "
