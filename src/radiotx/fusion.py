@@ -106,8 +106,10 @@ def _record_columns(estimator, X: pd.DataFrame) -> None:
 
 # Late fusion and stacking with the same member settings fit the same per-modality models
 # on the same rows (in the inner CV, the refit and the bias mitigations of one job): each
-# is fitted once per process.
-_MEMBERS = fitcache.Memo(size=64)
+# is fitted once per process. The search tries every late-fusion candidate on every split
+# before the first stacking one, so the memo holds a whole grid's members (a few hundred
+# kB each).
+_MEMBERS = fitcache.Memo(size=512)
 
 
 def _fit_member(estimator, X, codes, folds):
