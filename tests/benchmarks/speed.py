@@ -81,16 +81,15 @@ def permutation(tree: Path, endpoint: str, pipeline: str, n: int) -> float:
     config["cv"]["permutations"] = n
     config["pipelines"] = {pipeline: config["pipelines"][pipeline]}
     config["endpoints"] = {endpoint: config["endpoints"][endpoint]}
-    study = tree / "nsclc.yaml"
-    study.write_text(yaml.safe_dump(config), encoding="utf-8")
-    (tree / "resources").mkdir(exist_ok=True)
-    link = tree / "resources" / "nsclc-radiogenomics"
-    if not link.exists():
-        link.symlink_to(DATA)
-    common = ["--profile", "profiles/default", "--configfile", str(study)]
-    run(tree, *common, "results/cohort.h5mu", f"results/splits/{endpoint}.tsv")  # set-up
+    # a study folder of its own (a copy of the tree), the example as its whole config
+    study = tree.parent / f"{tree.name}-nsclc"
+    shutil.copytree(tree, study, ignore=shutil.ignore_patterns("results", "resources", ".git"))
+    (study / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    (study / "resources").mkdir()
+    (study / "resources" / "nsclc-radiogenomics").symlink_to(DATA)
+    run(study, "results/cohort.h5mu", f"results/splits/{endpoint}.tsv", "--cores", "2")
     draws = [f"results/permutations/{endpoint}/{pipeline}/{i}.json" for i in range(n)]
-    return run(tree, *common, *draws)
+    return run(study, *draws, "--profile", "profiles/default")
 
 
 def main() -> None:
