@@ -11,6 +11,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import StandardScaler
 
 from radiotx import evaluate, fitcache
@@ -54,6 +55,18 @@ def test_a_shared_step_is_fitted_once_per_split_and_the_choice_is_unchanged(data
             shared[name].estimator.predict_proba(X), alone[name].estimator.predict_proba(X)
         )
         assert shared[name].estimator.memory is None
+
+
+def test_scikit_learns_own_pipeline_uses_it_too(data):
+    # scikit-learn's Pipeline (the survival models') asks the cache to ignore its messages
+    X, y = data
+    pipeline = SkPipeline([("scale", CountingScaler()), ("clf", LogisticRegression())])
+    spaces = {"a": [{"clf__C": [0.1, 1.0]}]}
+    cv = StratifiedKFold(3, shuffle=True, random_state=1)
+    CountingScaler.fits = 0
+    tuned = evaluate.tune_each(pipeline, spaces, X, y, cv)
+    assert CountingScaler.fits == 3 + 1
+    assert tuned["a"].params["clf__C"] in (0.1, 1.0)
 
 
 def test_keys_tell_apart_values_names_types_and_steps(data):

@@ -30,8 +30,10 @@ class FitCache:
     def __init__(self):
         self._store: dict[str, tuple] = {}
 
-    def cache(self, func):
-        return _Cached(func, self._store)
+    def cache(self, func, ignore=None):
+        """``func`` memoised; the keyword arguments named in ``ignore`` (scikit-learn's
+        progress messages) are left out of the key, as in ``joblib.Memory.cache``."""
+        return _Cached(func, self._store, ignore or ())
 
     def clear(self) -> None:
         self._store.clear()
@@ -50,11 +52,12 @@ class FitCache:
 
 
 class _Cached:
-    def __init__(self, func, store: dict):
-        self.func, self.store = func, store
+    def __init__(self, func, store: dict, ignore=()):
+        self.func, self.store, self.ignore = func, store, set(ignore)
 
     def __call__(self, *args, **kwargs):
-        key = digest(self.func.__qualname__, *args, *sorted(kwargs.items()))
+        named = sorted((k, v) for k, v in kwargs.items() if k not in self.ignore)
+        key = digest(self.func.__qualname__, *args, *named)
         if key not in self.store:
             self.store[key] = self.func(*args, **kwargs)
         return copy.deepcopy(self.store[key])
