@@ -35,9 +35,6 @@ class FitCache:
         progress messages) are left out of the key, as in ``joblib.Memory.cache``."""
         return _Cached(func, self._store, ignore or ())
 
-    def clear(self) -> None:
-        self._store.clear()
-
     def __len__(self) -> int:
         return len(self._store)
 
@@ -79,9 +76,6 @@ class Memo:
                 self._store.popitem(last=False)
         self._store.move_to_end(key)
         return copy.deepcopy(self._store[key])
-
-    def clear(self) -> None:
-        self._store.clear()
 
 
 def digest(*values) -> str:

@@ -17,19 +17,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from radiotx import fitcache
 from radiotx.features.deep import side
 
 log = logging.getLogger(__name__)
 OBJECTIVES = ("simclr", "supervised", "random")
-_CACHE: OrderedDict = OrderedDict()  # fit key -> fitted state, the last few fits
-_CACHE_SIZE = 8
+_FITS = fitcache.Memo(size=8)  # fit key -> fitted state, the last few fits
 
 
 class DeepEncoder(TransformerMixin, BaseEstimator):
@@ -92,12 +91,8 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
                 )
             labels = labels[rows]
         key = self._key(values[rows], labels)
-        if key not in _CACHE:
-            _CACHE[key] = self._train(values[rows], labels)
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        _CACHE.move_to_end(key)
-        self.state_, self.head_, self.loss_curve_, self.classes_ = _CACHE[key]
+        fitted = _FITS.get(key, lambda: self._train(values[rows], labels))
+        self.state_, self.head_, self.loss_curve_, self.classes_ = fitted
         self.n_features_out_ = self.encoder_().dim
         return self
 
