@@ -20,6 +20,7 @@ from radiotx.features import deep
 
 torch = pytest.importorskip("torch")
 
+from radiotx.deep import encoder as encoder_module  # noqa: E402
 from radiotx.deep import simclr  # noqa: E402
 from radiotx.deep.encoder import DeepEncoder  # noqa: E402
 from radiotx.explain import images  # noqa: E402
@@ -140,6 +141,36 @@ def test_the_encoder_is_a_deterministic_scikit_learn_transformer(tmp_path):
     np.testing.assert_array_equal(joblib.load(tmp_path / "encoder.joblib").transform(X), h)
     other = DeepEncoder(epochs=2, batch_size=8, width=4, seed=4).fit(X).transform(X)
     assert not np.allclose(np.delete(h, 3, 0), np.delete(other, 3, 0))
+
+
+def test_one_simclr_encoder_per_outer_training_set_serves_its_inner_splits(caplog):
+    X, y = planted_crops(n=24)
+    X.index = [f"P{i:02d}" for i in range(24)]
+    train, inner = X.iloc[:18], X.iloc[[0, 2, 5, 7, 11, 13, 16, 17]]
+    params = dict(epochs=2, batch_size=8, width=4, seed=3)
+
+    def states(encoder):
+        return [value.numpy().tobytes() for value in encoder.state_.values()]
+
+    alone = states(DeepEncoder(**params).fit(train))
+    with encoder_module.pretraining(train), caplog.at_level("INFO", "radiotx.deep.encoder"):
+        caplog.clear()
+        # an inner training set, and the rows repeated as an oversampler would: the outer
+        # training set's encoder, trained once
+        assert states(DeepEncoder(**params).fit(inner)) == alone
+        assert states(DeepEncoder(**params).fit(pd.concat([inner, inner]))) == alone
+        assert not [r for r in caplog.records if "encoder:" in r.getMessage()]
+        # pretrain="inner", a supervised encoder, or a crop outside the training set: its
+        # own rows only
+        own = states(DeepEncoder(**params, pretrain="inner").fit(inner))
+        assert own != alone
+        assert states(DeepEncoder(**params).fit(pd.concat([inner, X.iloc[[20]]]))) != alone
+        supervised = DeepEncoder(**params, objective="supervised").fit(inner, y.iloc[:8])
+        assert supervised.loss_curve_ and supervised.head_ is not None
+    # outside the block every fit is on its own rows again
+    assert states(DeepEncoder(**params).fit(inner)) == own
+    with pytest.raises(ValueError, match="deep.pretrain"):
+        DeepEncoder(pretrain="fold").fit(inner)
 
 
 def test_the_supervised_encoder_learns_the_class_and_needs_class_labels():

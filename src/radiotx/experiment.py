@@ -4,6 +4,7 @@ time (a workflow job each), and the final refit on every development patient."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -139,11 +140,15 @@ class Procedure:
         names on the fold's test patients as their ``explanation``; ``mitigate``
         (:class:`radiotx.fairness.outer.Options`) the test predictions of the bias
         mitigations of the models it names, fitted on the fold's training patients."""
-        s = self.settings
         X, target = self.X, self.target if target is None else target
         outer = self.outer(repeat)
         if rows is not None:
             X, target, outer = X.loc[rows], target.loc[rows], outer.loc[rows]
+        with self._pretraining(X.loc[(outer != fold).to_numpy()]):
+            return self._evaluate_fold(X, target, outer, repeat, fold, select, shap, mitigate)
+
+    def _evaluate_fold(self, X, target, outer, repeat, fold, select, shap, mitigate):
+        s = self.settings
         if self.survival is not None:
             self._attribution(shap, repeat, fold)  # logs that survival is not explained
             return survival.evaluate_fold(
@@ -160,6 +165,15 @@ class Procedure:
             attribute=self._attribution(shap, repeat, fold),
             mitigate=self._mitigation(mitigate, repeat, fold),
         )  # fmt: skip
+
+    def _pretraining(self, X_train: pd.DataFrame):
+        """The outer training set that a label-free encoder is pretrained on (see
+        :func:`radiotx.deep.encoder.pretraining`); nothing without a deep modality."""
+        if not self.settings.deep:
+            return contextlib.nullcontext()
+        from radiotx.deep.encoder import pretraining
+
+        return pretraining(X_train)
 
     def _mitigation(self, options, repeat: int, fold: int):
         """The ``mitigate`` hook of :func:`radiotx.evaluate.evaluate_fold`, or None.
@@ -294,10 +308,11 @@ class Procedure:
         else:
             target, scoring = survival.as_structured(self.survival), None
             cv = list(cv.split(self.X, self.y))  # stratified by event
-        return evaluate.tune_each(
-            self.estimator, self.spaces, self.X, target, cv, union=self.union, share=s.share,
-            scoring=scoring,
-        )  # fmt: skip
+        with self._pretraining(self.X):
+            return evaluate.tune_each(
+                self.estimator, self.spaces, self.X, target, cv, union=self.union,
+                share=s.share, scoring=scoring,
+            )  # fmt: skip
 
 
 def procedure(

@@ -169,7 +169,7 @@ def build(
                 models.block(cols, k, prepare=prepare.get(name), weight=len(blocks) > 1).set_params(
                     select=CoxScoreSelector(k=min(k, len(cols)))
                 ),
-                cols,
+                models.Columns(cols),
             )
             for name, cols in blocks.items()
         ],

@@ -10,10 +10,20 @@ The features are the embeddings ``h``, not SimCLR's projection ``z``.
 Training is deterministic for a given seed on the CPU (torch's deterministic algorithms,
 ``threads`` threads), and a fit on rows it has seen before in this process is taken from a
 cache, so that an inner-CV search over downstream steps trains each encoder once.
+
+SimCLR uses no labels, so by default (``pretrain="outer"``) one encoder is pretrained per
+outer training set and shared by everything fitted inside it: the inner-CV splits, the
+bias mitigations' resampled copies of the rows (a duplicated crop teaches SimCLR nothing
+new). :func:`pretraining` declares that training set; the outer test patients are never
+in it. ``pretrain="inner"`` trains one more encoder per inner training set, so that the
+inner validation patients' crops are not seen even unlabelled (about four times the
+training). A supervised encoder always trains on exactly the rows it is given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import time
@@ -28,7 +38,45 @@ from radiotx.features.deep import side
 
 log = logging.getLogger(__name__)
 OBJECTIVES = ("simclr", "supervised", "random")
+PRETRAIN = ("outer", "inner")
 _FITS = fitcache.Memo(size=8)  # fit key -> fitted state, the last few fits
+_POOL = contextvars.ContextVar("radiotx_pretraining", default=None)
+
+
+@contextlib.contextmanager
+def pretraining(X: pd.DataFrame):
+    """Within the block, a SimCLR encoder (``pretrain="outer"``) asked to fit on crops that
+    are all rows of ``X`` (a subset, reordered or repeated) is pretrained on the crops of
+    every row of ``X``, in their order: one encoder per outer training set."""
+    token = _POOL.set(_Pool(X))
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+
+
+class _Pool:
+    """The rows of one outer training set, with a digest per crop to recognise them."""
+
+    def __init__(self, X: pd.DataFrame):
+        self.X = X
+        self._crops: dict[tuple, tuple[np.ndarray, set]] = {}
+
+    def covering(self, columns, values: np.ndarray):
+        """The pool's crops (images only) if every row of ``values`` is one of them."""
+        key = tuple(columns)
+        if key not in self._crops:
+            if not set(key) <= set(self.X.columns):
+                return None
+            crops = _values(self.X.loc[:, list(key)])
+            crops = crops[~np.isnan(crops).any(axis=1)]
+            self._crops[key] = crops, {_row_digest(row) for row in crops}
+        crops, digests = self._crops[key]
+        return crops if all(_row_digest(row) in digests for row in values) else None
+
+
+def _row_digest(row: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest()
 
 
 class DeepEncoder(TransformerMixin, BaseEstimator):
@@ -40,7 +88,8 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
     strength of the views' distortions, 0-1, see :func:`radiotx.deep.simclr.augment`),
     ``width`` (CNN
     channels), ``unlabelled`` (a .npy file of extra crops, N x size**3, for SimCLR only),
-    ``device`` ("auto": CUDA when present), ``threads`` (CPU threads) and ``seed``.
+    ``device`` ("auto": CUDA when present), ``threads`` (CPU threads), ``pretrain``
+    ("outer" or "inner", see the module) and ``seed``.
     """
 
     def __init__(
@@ -56,6 +105,7 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         unlabelled=None,
         device="auto",
         threads=1,
+        pretrain="outer",
         seed=42,
     ):
         self.architecture = architecture
@@ -69,12 +119,15 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
         self.unlabelled = unlabelled
         self.device = device
         self.threads = threads
+        self.pretrain = pretrain
         self.seed = seed
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X, y=None):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown deep.objective {self.objective!r}; choose {OBJECTIVES}")
+        if self.pretrain not in PRETRAIN:
+            raise ValueError(f"unknown deep.pretrain {self.pretrain!r}; choose {PRETRAIN}")
         values = _values(X)
         self.n_features_in_ = values.shape[1]
         if isinstance(X, pd.DataFrame):
@@ -90,8 +143,14 @@ class DeepEncoder(TransformerMixin, BaseEstimator):
                     "endpoint); use simclr for survival endpoints"
                 )
             labels = labels[rows]
-        key = self._key(values[rows], labels)
-        fitted = _FITS.get(key, lambda: self._train(values[rows], labels))
+        crops = values[rows]
+        pool = _POOL.get()
+        shared = self.objective == "simclr" and self.pretrain == "outer"
+        if shared and pool is not None and isinstance(X, pd.DataFrame):
+            wider = pool.covering(X.columns, crops)
+            crops = crops if wider is None else wider
+        key = self._key(crops, labels)
+        fitted = _FITS.get(key, lambda: self._train(crops, labels))
         self.state_, self.head_, self.loss_curve_, self.classes_ = fitted
         self.n_features_out_ = self.encoder_().dim
         return self
