@@ -135,3 +135,25 @@ def test_compare_labels_both_results(shifted):
     assert summary["n_shifted"] == int(table["shifted"].sum()) >= 3
     assert summary["n_permutations"] == 19
     assert summary["p_value"] == pytest.approx(1 / 20)
+
+
+def test_wide_features_fit_the_same_classifier_in_the_span_of_the_training_rows():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3000))
+    y = (X[:, :20].sum(axis=1) + rng.normal(size=60) > 0).astype(int)
+    train, test = slice(0, 45), slice(45, None)
+    span = shift.RowSpan().fit(X[train])
+    assert span.transform(X[test]).shape == (15, 45)
+    # an orthonormal basis: the L2 penalty is the same in either coordinates
+    np.testing.assert_allclose(span.basis_.T @ span.basis_, np.eye(45), atol=1e-8)
+    wide = LogisticRegression(C=0.1, tol=1e-10, max_iter=10_000).fit(X[train], y[train])
+    narrow = make_pipeline(shift.RowSpan(), LogisticRegression(C=0.1, tol=1e-10, max_iter=10_000))
+    narrow.fit(X[train], y[train])
+    np.testing.assert_allclose(
+        narrow.predict_proba(X[test]), wide.predict_proba(X[test]), rtol=1e-6, atol=1e-8
+    )
+    # narrow data pass through unchanged
+    np.testing.assert_array_equal(shift.RowSpan().fit(X[:, :10]).transform(X[:5, :10]), X[:5, :10])

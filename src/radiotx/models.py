@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-import numpy as np
-import pandas as pd
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.compose import ColumnTransformer
@@ -29,6 +27,8 @@ from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
+
+from radiotx import tables
 
 SEPARATOR = ":"  # column names are "<modality>:<feature>" so blocks never collide
 
@@ -128,6 +128,7 @@ def block(
     return SkPipeline(
         steps
         + [
+            ("values", tables.Values()),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
             ("variance", VarianceThreshold(threshold=0.0)),
@@ -160,7 +161,11 @@ def build(
     fused = len(blocks) > 1  # early fusion: every block weighted to the same total variance
     prep = ColumnTransformer(
         [
-            (name, block(cols, k, stability.get(name), prepare.get(name), fused), Columns(cols))
+            (
+                name,
+                block(cols, k, stability.get(name), prepare.get(name), fused),
+                tables.Columns(cols),
+            )
             for name, cols in blocks.items()
         ],
         remainder="drop",
@@ -176,25 +181,6 @@ def build(
             ("clf", model),
         ]
     )
-
-
-class Columns:
-    """A ColumnTransformer's column selector: the named columns of a DataFrame, in this
-    order, by one hash lookup. (Given the names themselves, scikit-learn finds each in a
-    list: quadratic in the width, a second per fit of a 13,824-voxel deep block.)"""
-
-    def __init__(self, names):
-        self.names = list(names)
-
-    def __call__(self, X) -> np.ndarray:
-        found = pd.Index(X.columns).get_indexer(self.names)
-        if (found < 0).any():
-            missing = [name for name, i in zip(self.names, found, strict=True) if i < 0]
-            raise ValueError(f"{len(missing)} columns are not in the data: {missing[:5]}")
-        return found
-
-    def __repr__(self) -> str:
-        return f"Columns({len(self.names)} columns)"
 
 
 SELECTED = "selected"  # the model whose inner CV also chooses the classifier

@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from radiotx import tables
 from radiotx.errors import InputError
 
 
@@ -169,7 +170,7 @@ def build(
                 models.block(cols, k, prepare=prepare.get(name), weight=len(blocks) > 1).set_params(
                     select=CoxScoreSelector(k=min(k, len(cols)))
                 ),
-                models.Columns(cols),
+                tables.Columns(cols),
             )
             for name, cols in blocks.items()
         ],
