@@ -22,6 +22,8 @@ from radiotx import demo
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATIENTS = 12
 DEMO_SEED = 7
+# cores of this test worker: more threads than that spin against the other workers
+CPUS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 # The suite runs on several workers (pytest-xdist), one test module per worker at a time so
 # that a module's built study is built once. The modules that build whole studies start
 # first, slowest first, so that the workers finish together.
