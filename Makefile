@@ -7,6 +7,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := envs/requirements.lock
 export PATH := $(abspath $(BIN)):$(PATH)
+# MLflow's usage telemetry stays off (the workflow sets the same; false allows it)
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: setup lock browser demo test lint ui clean
 setup: $(VENV)/.installed

@@ -3,11 +3,13 @@ study from its manifest and reports differences, and a changed config does not s
 replace results."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from test_workflow import REPO, snakemake
@@ -66,6 +68,27 @@ def test_stage_links_the_study_files_and_regenerates_the_demo(tmp_path):
     assert not (workdir / "resources").exists()  # the demo generator makes it again
 
 
+def test_a_relative_workdir_is_used_once_and_a_failed_rerun_can_be_retried(tmp_path, monkeypatch):
+    snakefile = tmp_path / "Snakefile"  # a workflow that fails where it runs
+    snakefile.write_text('rule fail:\n    shell:\n        "touch ran-here && exit 1"\n')
+    recorded = {"config": {"study": "s"}, "config_sha256": "c0ffee", "inputs": {}}
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # the retry goes on in the folder the first attempt left
+        with pytest.raises(RuntimeError, match="the re-run failed"):
+            reproduce.reproduce(recorded, tmp_path, "rerun", snakefile)
+        assert (tmp_path / "rerun" / "ran-here").exists()
+        assert not (tmp_path / "rerun" / "rerun").exists()
+    # a folder of anything else is not touched
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty. Fix: give a new working directory"):
+        reproduce.reproduce(recorded, tmp_path, "other", snakefile)
+    with pytest.raises(FileExistsError):  # nor one left by a re-run of another config
+        reproduce.reproduce({**recorded, "config_sha256": "other"}, tmp_path, "rerun", snakefile)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
 # ------------------------------------------------------------------- with the workflow
 
 
@@ -77,14 +100,16 @@ def original(small_study):
 
 @pytest.fixture(scope="module")
 def reproduced(original, tmp_path_factory):
-    """`radiotx reproduce` of the original's manifest, in a fresh directory with 1 core."""
-    workdir = tmp_path_factory.mktemp("reproduced") / "run"
+    """`radiotx reproduce` of the original's manifest with 1 core, as the README shows it:
+    relative paths, a new directory `rerun`."""
+    here = tmp_path_factory.mktemp("reproduced")
     command = [
         str(Path(sys.executable).parent / "radiotx"), "reproduce",
-        str(original / "results" / "manifest.json"), "--workdir", str(workdir), "--cores", "1",
+        os.path.relpath(original / "results" / "manifest.json", here), "--workdir", "rerun",
+        "--cores", "1",
     ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, cwd=original)
-    return {"dir": workdir, "run": run}
+    run = subprocess.run(command, capture_output=True, text=True, cwd=here)
+    return {"dir": here / "rerun", "run": run}
 
 
 def test_a_second_run_with_other_parallelism_gives_identical_results(original, reproduced):
@@ -108,7 +133,12 @@ def test_the_rerun_matches_the_metrics_logged_to_mlflow(original, reproduced):
     recorded, logged = track.study_record(
         last["parent_run_id"], track.default_tracking_uri(original / "results")
     )
-    assert recorded == manifest.read(original / "results" / "manifest.json")
+    # the logged manifest names its inputs by pseudonyms; the study's key names them again
+    sheet = pd.read_csv(original / "config" / "patients.tsv", sep="\t", dtype=str)
+    assert recorded["inputs_pseudonymised"]
+    assert not any(patient in json.dumps(recorded) for patient in sheet["patient_id"])
+    local = manifest.read(original / "results" / "manifest.json")
+    assert reproduce.named_inputs(recorded, original) == local
     assert len(logged) >= 5 and all("roc_auc" in m for m in logged.values())
     assert reproduce.metric_differences(logged, reproduced["dir"] / "results") == []
     # a difference is named with both values

@@ -16,7 +16,7 @@ import sklearn
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sklearn.linear_model import LogisticRegression
 
-from radiotx import final, manifest, track
+from radiotx import final, manifest, pseudonyms, track
 from radiotx.report import METRICS, plot_roc
 
 MODELS = [
@@ -91,9 +91,12 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     dirs = [make_model_dir(root / "models", *spec) for spec in MODELS]
     (root / "summary.md").write_text("# summary\n", encoding="utf-8")
+    image = root / "images" / "P07_ct.nii.gz"  # an input whose path names a patient
+    image.parent.mkdir()
+    image.write_bytes(b"not really an image")
     uri = track.default_tracking_uri(root)
     config = {"study": "demo-study", "cv": {"outer_folds": 3}}
-    study_manifest = manifest.build(config, [root / "summary.md"], Path(__file__).parent)
+    study_manifest = manifest.build(config, [root / "summary.md", image], Path(__file__).parent)
     info = track.log_study(
         uri,
         "demo-study",
@@ -102,6 +105,7 @@ def study(tmp_path_factory):
         params={"cv": {"outer_folds": 3, "inner_folds": 3}, "classifiers": ["logreg", "rf"]},
         tags={"cohort": "demo", **track.manifest_tags(study_manifest)},
         artifacts=[root / "summary.md"],
+        manifest=study_manifest,
         pseudonym_key="a study key",
     )
     return {"root": root, "dirs": dirs, "uri": uri, "info": info, "manifest": study_manifest}
@@ -156,7 +160,8 @@ def test_parent_and_children(study):
         assert len(run.data.tags["mlflow.source.git.commit"]) == 40
     assert parent.data.params["cv.outer_folds"] == "3"
     assert parent.data.params["classifiers"] == "['logreg', 'rf']"
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["summary.md"]
+    logged = [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert logged == ["manifest.json", "summary.md"]
 
 
 def test_child_metrics_params_and_artifacts(study):
@@ -226,11 +231,12 @@ def test_predictions_are_logged_with_pseudonyms(study):
         sep="\t",
     )
     local = pd.read_csv(study["dirs"][1] / "predictions.tsv", sep="\t")
-    names = track.pseudonyms(local["patient_id"], "a study key")
+    names = pseudonyms.pseudonyms(local["patient_id"], "a study key")
     assert list(logged["patient_id"]) == [names[p] for p in local["patient_id"]]
     assert not set(logged["patient_id"]) & set(local["patient_id"])
     assert logged["score"].tolist() == pytest.approx(local["score"].tolist())
-    assert track.pseudonyms(["P01"], "another key") != track.pseudonyms(["P01"], "a study key")
+    other = pseudonyms.pseudonyms(["P01"], "another key")
+    assert other != pseudonyms.pseudonyms(["P01"], "a study key")
 
 
 def test_shap_outputs_are_logged_with_pseudonyms(study):
@@ -242,17 +248,34 @@ def test_shap_outputs_are_logged_with_pseudonyms(study):
     path = client.download_artifacts(run_id, "shap/patients.tsv", str(download))
     table = pd.read_csv(path, sep="\t")
     local = pd.read_csv(study["dirs"][1] / "shap" / "patients.tsv", sep="\t")
-    names = track.pseudonyms(local["patient_id"], "a study key")
+    names = pseudonyms.pseudonyms(local["patient_id"], "a study key")
     assert list(table["patient_id"]) == [names[p] for p in local["patient_id"]]
     assert table["shap"].tolist() == pytest.approx(local["shap"].tolist())
     other = study["info"]["child_run_ids"]["response/radiomics/logreg"]
     assert not client.list_artifacts(other, "shap")  # a model without explanations
 
 
+def test_the_logged_manifest_names_its_inputs_by_pseudonyms(study):
+    client = mlflow.MlflowClient(study["uri"])
+    parent = study["info"]["parent_run_id"]
+    path = client.download_artifacts(parent, "manifest.json", str(study["root"] / "dl-manifest"))
+    text = Path(path).read_text(encoding="utf-8")
+    # neither the patient in a file name nor the folder of the study leaves it
+    assert "P07" not in text and str(study["root"]) not in text
+    logged = json.loads(text)
+    local = study["manifest"]
+    assert sorted(logged["inputs"].values()) == sorted(local["inputs"].values())
+    assert logged["config"] == local["config"] and logged["inputs_sha256"] == local["inputs_sha256"]
+    # whoever holds the key names them again
+    assert pseudonyms.named_inputs(logged, local["inputs"], "a study key") == local
+    named = pseudonyms.named_inputs(logged, list(local["inputs"])[:1], "a study key")
+    assert len(set(named["inputs"]) - set(local["inputs"])) == 1  # the unmatched one
+
+
 def test_pseudonym_key_is_made_once_and_private(tmp_path):
     path = tmp_path / "mlflow" / "pseudonym.key"
-    key = track.pseudonym_key(path)
-    assert len(key) == 64 and track.pseudonym_key(path) == key
+    key = pseudonyms.study_key(path)
+    assert len(key) == 64 and pseudonyms.study_key(path) == key
     assert path.stat().st_mode & 0o777 == 0o600
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -263,6 +264,32 @@ def test_runs_are_logged_to_mlflow(study):
     assert fused.data.tags["mlflow.source.name"] == "radiotx workflow"
     artifacts = {a.path for a in client.list_artifacts(fused.info.run_id)}
     assert {"performance.png", "selected_features.tsv", "predictions.tsv"} <= artifacts
+
+
+def test_no_patient_id_leaves_the_study_through_mlflow(study):
+    """Every parameter, tag, name and text artifact in the tracking store, and the manifest
+    it holds, is free of patient ids (and so of the input paths that carry them)."""
+    results = study["dir"] / "results"
+    sheet = pd.read_csv(study["dir"] / "config/patients.tsv", sep="\t", dtype=str)
+    ids = re.compile("|".join(map(re.escape, sheet["patient_id"])))
+    texts = {}
+    with sqlite3.connect(results / "mlflow.db") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                texts[f"{table} {row[:2]}"] = " ".join(str(v) for v in row if isinstance(v, str))
+    artifacts = [p for p in (results / "mlartifacts").rglob("*") if p.is_file()]
+    for path in artifacts:
+        try:
+            texts[str(path)] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # images and pickles: arrays, no names
+    assert any(path.name == "manifest.json" for path in artifacts)
+    assert len(texts) > 100
+    leaks = {where: ids.search(text)[0] for where, text in texts.items() if ids.search(text)}
+    assert not leaks, leaks
+    # on the study's own disk the ids are where they belong
+    assert ids.search((results / "manifest.json").read_text(encoding="utf-8"))
 
 
 def test_the_fairness_audit_is_reported_and_logged(study):

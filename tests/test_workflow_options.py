@@ -5,8 +5,10 @@ test_workflow.py's shared study so that the test workers can run them beside it.
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -16,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
-from test_workflow import AUDIT, REPO, job_counts, snakemake, write_study
+from test_workflow import AUDIT, REPO, job_counts, snakemake, write_small_study, write_study
 
-from radiotx import splits
+from radiotx import reproduce, splits
 from radiotx.features import read_rows, rnaseq
 
 pytestmark = pytest.mark.workflow
@@ -273,6 +275,32 @@ def test_stability_filter_runs_inside_the_folds(tmp_path):
     block = model.estimator.named_steps["prep"].named_transformers_["radiomics"]
     kept = block.named_steps["stability"].support_
     assert 0 < kept.sum() < len(kept)
+
+
+def test_a_killed_run_resumes_with_the_same_command(small_study, tmp_path):
+    """kill -9 of the whole run while the outer folds are fitted; the same command then
+    resumes it (the dead run's lock is cleared) and gives the uninterrupted run's results."""
+    write_small_study(tmp_path)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(tmp_path), "--cores", "2",
+    ]  # fmt: skip
+    run = subprocess.Popen(
+        command, cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 900
+    while not list((tmp_path / "logs" / "models").glob("*/*/outer/*.log")):
+        assert run.poll() is None and time.monotonic() < deadline, "no outer fold started"
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert list((tmp_path / ".snakemake" / "locks").iterdir())  # the lock outlived the run
+    resumed = snakemake(tmp_path)
+    assert "cleared the lock left by a run that ended without releasing it" in resumed.stderr
+    assert reproduce.result_differences(small_study / "results", tmp_path / "results") == []
+    assert len(reproduce._model_files(tmp_path / "results")) == 24
 
 
 def test_lint_is_clean():

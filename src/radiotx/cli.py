@@ -94,6 +94,11 @@ def _reproduce(args) -> int:
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         uri = uri or track.default_tracking_uri(study_dir / "results")
         recorded, logged = track.study_record(args.source, uri)
+        try:
+            recorded = reproduce.named_inputs(recorded, study_dir)
+        except FileNotFoundError as err:
+            print(f"radiotx reproduce: {err}", file=sys.stderr)
+            return 2
     else:
         path = Path(args.source)
         if not path.is_file():

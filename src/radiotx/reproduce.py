@@ -20,9 +20,12 @@ from pathlib import Path
 import yaml
 
 from radiotx import manifest as manifests
+from radiotx import pseudonyms
 
 # the files of a model that must come out the same
 RESULT_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
+# in a re-run's working directory: the config digest it re-runs (a retry may use the folder)
+MARKER = ".radiotx-reproduce"
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,25 @@ def report(differences: list[Difference], compared: str) -> str:
     return "\n".join(lines)
 
 
+def named_inputs(recorded: dict, study_dir) -> dict:
+    """``recorded`` with its input files named by their paths. A manifest logged to MLflow
+    names them by pseudonyms: the study's own results/manifest.json lists the paths and its
+    key (:data:`radiotx.pseudonyms.KEY_PATH`) gives their pseudonyms."""
+    if not recorded.get("inputs_pseudonymised"):
+        return recorded
+    study_dir = Path(study_dir)
+    key, local = study_dir / pseudonyms.KEY_PATH, study_dir / "results" / "manifest.json"
+    missing = [str(path) for path in (key, local) if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"the logged manifest names its input files by pseudonyms, and {' and '.join(missing)} "
+            "to name them again is missing. Fix: give the study's directory with --study-dir, "
+            "or reproduce from the study's results/manifest.json"
+        )
+    paths = manifests.read(local).get("inputs") or {}
+    return pseudonyms.named_inputs(recorded, paths, key.read_text(encoding="utf-8").strip())
+
+
 def reproduce(
     manifest: dict, source, workdir, snakefile, cores: int = 1, logged: dict | None = None
 ) -> tuple[list[Difference], str]:
@@ -203,9 +225,16 @@ def reproduce(
 
     Returns the differences and what was compared. Raises RuntimeError when the re-run fails.
     """
-    workdir = Path(workdir)
-    if workdir.exists() and any(workdir.iterdir()):
-        raise FileExistsError(f"{workdir} is not empty: give a new working directory")
+    workdir = Path(workdir).resolve()  # the workflow runs inside it
+    marker = workdir / MARKER
+    retry = marker.is_file() and marker.read_text(encoding="utf-8") == manifest["config_sha256"]
+    if workdir.exists() and any(workdir.iterdir()) and not retry:
+        raise FileExistsError(
+            f"{workdir} is not empty. Fix: give a new working directory (or the one of an "
+            "earlier `radiotx reproduce` of this study, to retry it)"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(manifest["config_sha256"], encoding="utf-8")
     stage(manifest, source, workdir)
     differences = package_differences(manifest)
     differences += code_differences(manifest, Path(snakefile).resolve().parent)

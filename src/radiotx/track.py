@@ -6,14 +6,11 @@ This is the only module that talks to MLflow, so the rest of the package runs wi
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import math
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -38,6 +35,7 @@ from mlflow.utils.validation import (
     MAX_TAG_VAL_LENGTH,
 )
 
+from radiotx.pseudonyms import pseudonyms, shareable_manifest
 from radiotx.report import METRICS, headline_models, load_metrics
 
 REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
@@ -456,24 +454,12 @@ def _log_fold_run(client, experiment_id, model_run_id, fold, study_tags, model_n
     client.set_terminated(run.info.run_id)
 
 
-def pseudonyms(patients, key: str) -> dict[str, str]:
-    """Patient id -> a keyed hash (HMAC-SHA256, 16 hex digits): the same id gets the same
-    pseudonym under the same key, and without the key the id cannot be recovered."""
-    return {
-        str(p): hmac.new(key.encode(), str(p).encode(), hashlib.sha256).hexdigest()[:16]
-        for p in patients
-    }
-
-
-def pseudonym_key(path) -> str:
-    """The study's pseudonymisation key, made at the first call and kept (owner-readable
-    only) next to the results, so the study team can map pseudonyms back to patients."""
-    path = Path(path)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+def _log_manifest(client: MlflowClient, run_id: str, manifest: dict, key: str | None) -> None:
+    shared = manifest if key is None else shareable_manifest(manifest, key)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "manifest.json"
+        path.write_text(json.dumps(shared, indent=2, sort_keys=True), encoding="utf-8")
+        client.log_artifact(run_id, str(path))
 
 
 def tracking_uri(configured: str, results_dir) -> str:
@@ -526,6 +512,7 @@ def log_study(
     params: dict | None = None,
     tags: dict | None = None,
     artifacts: list | None = None,
+    manifest: dict | None = None,
     pseudonym_key: str | None = None,
     register: bool = False,
     image_explanations: list | None = None,
@@ -534,9 +521,11 @@ def log_study(
     """Log a study as one parent run (config, summary) with a nested child run per model
     and, nested in each, a run per outer fold (its choices and test-fold metrics).
 
-    ``tags`` go on every run. With ``pseudonym_key`` the logged predictions (and a model's
-    per-patient SHAP values, logged with its other ``shap/`` outputs) carry
-    :func:`pseudonyms` instead of patient ids. Each final model (``model.joblib``) is
+    ``tags`` go on every run. ``manifest`` (:mod:`radiotx.manifest`) is logged to the
+    parent run as ``manifest.json``. With ``pseudonym_key`` the logged predictions (and a
+    model's per-patient SHAP values, logged with its other ``shap/`` outputs) carry
+    :func:`~radiotx.pseudonyms.pseudonyms` instead of patient ids, and the manifest names its
+    input files by pseudonyms instead of their paths. Each final model (``model.joblib``) is
     logged as an MLflow model; with ``register`` the headline model of each endpoint and
     pipeline (its ``selected`` model, or its only one) becomes a registered model version
     named ``<experiment>.<endpoint>.<pipeline>``. ``image_explanations`` are folders
@@ -569,6 +558,8 @@ def log_study(
             _log_batch(client, parent_id, _params(params or {}), [])
             for path in extra:
                 _log_path(client, parent_id, path)
+            if manifest is not None:
+                _log_manifest(client, parent_id, manifest, pseudonym_key)
             explained = [Path(folder) for folder in image_explanations or []]
             ids = set().union(*(_patient_ids(d) for d in dirs + explained))
             names = None if pseudonym_key is None else pseudonyms(sorted(ids), pseudonym_key)

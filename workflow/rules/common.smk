@@ -15,9 +15,15 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
-from radiotx import cohort
+from radiotx import cohort, resume
 from radiotx.errors import InputError
 from radiotx.features import rnaseq
+
+# After a hard kill, the same command resumes: a lock whose run is gone is cleared.
+if workflow.is_main_process:
+    CLEARED = resume.start()
+    if CLEARED:
+        print(f"radiotx: {CLEARED}", file=sys.stderr)
 
 # `--config replace_results=true` lets a changed config replace the results of another
 # (see the onstart check); it is not part of the study's config or its hash.

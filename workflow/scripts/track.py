@@ -4,12 +4,12 @@ per outer fold nested in each."""
 import json
 from pathlib import Path
 
-from radiotx import logs, manifest, track
+from radiotx import logs, manifest, pseudonyms, track
 
 logs.to_file(snakemake.log[0])
 p = snakemake.params
 study = manifest.read(snakemake.input.manifest)
-key = track.pseudonym_key("results/mlflow/pseudonym.key") if p.pseudonymise else None
+key = pseudonyms.study_key(pseudonyms.KEY_PATH) if p.pseudonymise else None
 result = track.log_study(
     track.tracking_uri(p.tracking_uri, "results"),
     p.study,
@@ -17,7 +17,8 @@ result = track.log_study(
     run_name=p.study,
     params=dict(p.config),
     tags={"mlflow.source.name": "radiotx workflow", **track.manifest_tags(study)},
-    artifacts=[*snakemake.input.summary, snakemake.input.manifest, *snakemake.input.config],
+    artifacts=[*snakemake.input.summary, *snakemake.input.config],
+    manifest=study,
     pseudonym_key=key,
     register=p.register,
     image_explanations=[Path(path).parent for path in snakemake.input.images],
