@@ -303,3 +303,24 @@ def test_write_row_keeps_radiomics_names(tmp_path, demo_features):
     write_row(demo_features, "P001", path)
     back = read_rows([path]).loc["P001"]
     pd.testing.assert_series_equal(back, demo_features, check_names=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("setting:\n  binWidht: 25\n", r"'binWidht' under 'setting' \(did you mean 'binWidth'\?\)"),
+        ("setting:\n  binWidth: [25\n", r"while parsing a flow sequence"),
+        ("imageType:\n  Orignal: {}\n", r"Image Type Orignal is not recognized"),
+    ],
+)  # fmt: skip
+def test_a_parameter_file_pyradiomics_rejects_is_named_with_its_setting(tmp_path, text, problem):
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=problem) as raised:
+        radiomics.check_params(path)
+    assert raised.value.path == str(path) and "radiomics.params" in raised.value.fix
+
+
+def test_the_shipped_parameter_files_pass_the_check(repo_root):
+    for path in sorted((repo_root / "config" / "radiomics").rglob("*.yaml")):
+        radiomics.check_params(path)

@@ -303,6 +303,20 @@ def test_a_killed_run_resumes_with_the_same_command(small_study, tmp_path):
     assert len(reproduce._model_files(tmp_path / "results")) == 24
 
 
+def test_a_parameter_file_pyradiomics_rejects_stops_the_run_before_any_job(tmp_path):
+    params = tmp_path / "params.yaml"
+    shipped = (REPO / "config" / "radiomics" / "ct_demo.yaml").read_text(encoding="utf-8")
+    params.write_text(shipped.replace("binWidth", "binWidht"), encoding="utf-8")
+    config = write_study(tmp_path, n_patients=12)
+    config["radiomics"]["params"] = str(params)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    run = snakemake(tmp_path, check=False)
+    assert run.returncode != 0
+    assert f"file {params}: pyradiomics rejects this parameter file" in run.stderr
+    assert "unknown key 'binWidht' under 'setting' (did you mean 'binWidth'?)" in run.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
 def test_lint_is_clean():
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"

@@ -17,6 +17,7 @@ os.environ.update(
 
 from radiotx import cohort, resume
 from radiotx.errors import InputError
+from radiotx.features import radiomics as radiomics_features
 from radiotx.features import rnaseq
 
 # After a hard kill, the same command resumes: a lock whose run is gone is cleared.
@@ -119,6 +120,10 @@ if (
     and not config["radiomics"]["stability"]["enabled"]
 ):
     RADIOMICS_PATIENTS = []
+# A parameter file that pyradiomics rejects stops the run here, before Snakemake deletes
+# the features made with the previous one and every patient's extraction fails.
+if workflow.is_main_process and RADIOMICS_PATIENTS:
+    radiomics_features.check_params(config["radiomics"]["params"])
 ENDPOINTS = list(config["endpoints"])
 SURVIVAL = [name for name, spec in config["endpoints"].items() if "event" in spec]
 PIPELINES = list(config["pipelines"])

@@ -6,7 +6,10 @@ through here: the rest of the project sees a patient id, two files and a paramet
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
+from pathlib import Path
 
 import pandas as pd
 import SimpleITK as sitk
@@ -33,6 +36,48 @@ def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.S
     result = extractor.execute(image, mask, label=label)
     features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
     return pd.Series(features, dtype="float64")
+
+
+def check_params(path) -> None:
+    """Raise InputError, naming the file, the setting and the fix, when pyradiomics would
+    reject the parameter file ``path`` (unreadable YAML, an unknown setting, a wrong value).
+    The workflow checks it before any job: otherwise every patient's extraction fails, after
+    Snakemake has deleted the features made with the previous file."""
+    import radiomics
+    from radiomics import featureextractor
+
+    quiet = logging.getLogger("pykwalify")
+    level, quiet.level = quiet.level, logging.CRITICAL  # it logs what it raises
+    try:
+        featureextractor.RadiomicsFeatureExtractor(str(path))
+    except Exception as err:  # pykwalify's SchemaError, a YAML parser error, a ValueError
+        schema = Path(radiomics.__file__).parent / "schemas" / "paramSchema.yaml"
+        raise InputError(
+            f"pyradiomics rejects this parameter file: {_schema_problem(str(err), schema)}",
+            path=path,
+            fix="correct it (settings: https://pyradiomics.readthedocs.io/en/latest/"
+            "customization.html), or name another file in radiomics.params",
+        ) from err
+    finally:
+        quiet.level = level
+
+
+def _schema_problem(message: str, schema_path: Path) -> str:
+    """pykwalify's message reduced to its findings, each unknown key with the nearest
+    valid one."""
+    import yaml
+
+    unknown = re.findall(r"Key '([^']+)' was not defined\. Path: '/([^']*)'", message)
+    if not unknown:
+        return " ".join(message.split())
+    mapping = yaml.safe_load(schema_path.read_text(encoding="utf-8"))["mapping"]
+    found = []
+    for key, where in unknown:
+        valid = list((mapping.get(where) or {}).get("mapping") or {})
+        near = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        found.append(f"unknown key '{key}' under '{where}'{hint}")
+    return "; ".join(found)
 
 
 def extract(
