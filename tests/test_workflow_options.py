@@ -317,6 +317,17 @@ def test_a_parameter_file_pyradiomics_rejects_stops_the_run_before_any_job(tmp_p
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
 
 
+def test_a_config_typo_is_named_with_the_nearest_key_before_any_job(tmp_path):
+    config = write_study(tmp_path, n_patients=12)
+    config["cv"]["outer_fold"] = config["cv"].pop("outer_folds")
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    run = snakemake(tmp_path, check=False)
+    assert run.returncode != 0
+    assert "cv.outer_fold: not a setting here (did you mean cv.outer_folds?)" in run.stderr
+    assert "description" not in run.stderr  # not the schema
+    assert not (tmp_path / "resources").exists()
+
+
 def test_lint_is_clean():
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"

@@ -15,7 +15,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
-from radiotx import cohort, resume
+from radiotx import cohort, configuration, resume
 from radiotx.errors import InputError
 from radiotx.features import radiomics as radiomics_features
 from radiotx.features import rnaseq
@@ -32,6 +32,12 @@ REPLACE_RESULTS = str(config.pop("replace_results", False)).lower() in (
     "true",
     "1",
     "yes",
+)
+# Every problem of the config at once, by key path; Snakemake's check fills in the defaults.
+configuration.check(
+    config,
+    Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml",
+    ", ".join(map(str, workflow.configfiles)) or "the config",
 )
 validate(config, "../schemas/config.schema.yaml")
 
