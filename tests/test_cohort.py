@@ -75,7 +75,7 @@ def test_read_sheet_without_patient_id_column(tmp_path):
 
 def test_read_sheet_empty_patient_id(tmp_path):
     sheet_path = write(tmp_path / "patients.tsv", "patient_id\timage\nP1\ta\n\tb\n")
-    with pytest.raises(InputError, match="row 3 has an empty patient_id"):
+    with pytest.raises(InputError, match="line 3 has an empty patient_id"):
         cohort.read_sheet(sheet_path)
 
 
@@ -381,3 +381,24 @@ def test_endpoint_values_declared_missing():
     labels = cohort.endpoint_labels(table, "outcome", "yes", missing=["pending"])
     assert labels.isna().tolist() == [False, False, True, False, False]
     assert labels.dropna().tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem", "patient"),
+    [
+        ("patient_id\timage\nP1\ta\nP 2\tb\n", r"patient id 'P 2' on line 3 has characters", "P 2"),
+        ("patient_id\timage\nP1\ta\nP/2\tb\n", r"patient id 'P/2' on line 3 has characters", "P/2"),
+        ("patient_id\timage\tsite\nP1\ta\tA\n", r"column\(s\) 'site' that radiotx does not", None),
+    ],
+)  # fmt: skip
+def test_read_sheet_names_the_line_the_column_and_the_fix(tmp_path, text, problem, patient):
+    path = write(tmp_path / "patients.tsv", text)
+    with pytest.raises(InputError, match=problem) as info:
+        cohort.read_sheet(path)
+    assert info.value.path == str(path) and info.value.patient == patient and info.value.fix
+
+
+def test_read_sheet_that_does_not_exist_says_which_setting_names_it(tmp_path):
+    with pytest.raises(InputError, match="does not exist") as info:
+        cohort.read_sheet(tmp_path / "nowhere.tsv")
+    assert "set `patients` in the config" in info.value.fix

@@ -19,6 +19,7 @@ from radiotx.errors import InputError
 from radiotx.features import separator
 
 SHEET_COLUMNS = ("patient_id", "image", "mask", "rnaseq")
+PATIENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # as workflow/schemas/patients.schema.yaml
 # Cells meaning "missing" in clinical tables, compared case-insensitively.
 MISSING_STRINGS = (
     "", "na", "n/a", "nan", "none", "not collected", "not recorded in database", "unknown",
@@ -28,7 +29,15 @@ md.set_options(pull_on_update=False)
 
 
 def read_sheet(path) -> pd.DataFrame:
-    """Read the patient sheet (TSV, one row per patient); empty cells mean 'not available'."""
+    """Read the patient sheet (TSV, one row per patient); empty cells mean 'not available'.
+    Rows are named by their line in the file (the header is line 1)."""
+    if not Path(path).is_file():
+        raise InputError(
+            "the patient sheet does not exist",
+            path=path,
+            fix="set `patients` in the config to the sheet's path (relative to the study "
+            "directory), or leave it empty to take the patients of the clinical table",
+        )
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if "patient_id" not in sheet.columns:
         raise InputError(
@@ -36,13 +45,31 @@ def read_sheet(path) -> pd.DataFrame:
             path=path,
             fix=f"use a TSV header with {', '.join(SHEET_COLUMNS)}",
         )
+    unknown = [c for c in sheet.columns if c not in SHEET_COLUMNS]
+    if unknown:
+        raise InputError(
+            f"the patient sheet has column(s) {', '.join(map(repr, unknown))} that radiotx does "
+            f"not read",
+            path=path,
+            fix=f"keep only {', '.join(SHEET_COLUMNS)} (other patient data belong in the "
+            "clinical table), or correct the column's name",
+        )
     sheet["patient_id"] = sheet["patient_id"].str.strip()
     empty = sheet.index[sheet["patient_id"] == ""]
     if len(empty):
         raise InputError(
-            f"row {empty[0] + 2} has an empty patient_id",
+            f"line {empty[0] + 2} has an empty patient_id",
             path=path,
             fix="give every row a patient id",
+        )
+    bad = sheet.index[~sheet["patient_id"].str.fullmatch(PATIENT_ID)]
+    if len(bad):
+        raise InputError(
+            f"patient id {sheet['patient_id'].iloc[bad[0]]!r} on line {bad[0] + 2} has "
+            "characters other than letters, digits, '.', '_' and '-' (ids name files)",
+            patient=sheet["patient_id"].iloc[bad[0]],
+            path=path,
+            fix="rename the patient in the sheet and in the clinical table",
         )
     dup = sheet["patient_id"][sheet["patient_id"].duplicated()]
     if len(dup):
