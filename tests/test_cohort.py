@@ -402,3 +402,25 @@ def test_read_sheet_that_does_not_exist_says_which_setting_names_it(tmp_path):
     with pytest.raises(InputError, match="does not exist") as info:
         cohort.read_sheet(tmp_path / "nowhere.tsv")
     assert "set `patients` in the config" in info.value.fix
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem", "fix"),
+    [
+        ("c.tsv", "patient_id,age\nP1,60\n", "looks comma-separated", "name a comma-separated"),
+        ("c.csv", "patient_id\tage\nP1\t60\n", "looks tab-separated", "name a tab-separated"),
+        ("c.tsv", "patient_id\tage\nP1\t60\nP2\tinf\n", "column 'age' has an infinite", "empty"),
+        ("c.tsv", "patient_id\tage\nP1\t60\nP2\t-Inf\n", "column 'age' has an infinite", "empty"),
+        ("c.tsv", "patient_id\tage\nP1\t60\nP2\tsixty\n", "non-numeric value 'sixty'", "categ"),
+    ],
+)  # fmt: skip
+def test_the_clinical_check_names_separator_and_values_with_the_fix(
+    tmp_path, name, text, problem, fix
+):
+    path = write(tmp_path / name, text)
+    spec = {"table": str(path), "id_column": "patient_id", "numeric": ["age"], "categorical": []}
+    with pytest.raises(InputError, match=problem) as info:
+        cohort.check_clinical(spec)
+    assert info.value.path == str(path) and fix in info.value.fix
+    if "P2" in text and "P2\t60" not in text:
+        assert info.value.patient == "P2"

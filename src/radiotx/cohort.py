@@ -104,8 +104,17 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     # ids such as 007 must keep their leading zeros
+    table = pd.read_csv(path, sep=sep, dtype={id_column: str})
+    other, mark = ("tab", "\t") if sep == "," else ("comma", ",")
+    if id_column not in table.columns and len(table.columns) == 1 and mark in table.columns[0]:
+        raise InputError(
+            f"the table reads as one column: it looks {other}-separated",
+            path=path,
+            fix=f"name a {other}-separated table .{'tsv' if sep == ',' else 'csv'}, or save "
+            f"it {'comma' if sep == ',' else 'tab'}-separated",
+        )
     table = _keyed(
-        pd.read_csv(path, sep=sep, dtype={id_column: str}),
+        table,
         id_column,
         path,
         id_fix="set clinical.id_column in config/config.yaml to the patient id column",
@@ -114,6 +123,15 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     for column in table.columns:
         table[column] = _missing_to_nan(table[column])
     return table
+
+
+def check_clinical(spec: dict) -> None:
+    """Raise InputError for what the workflow's jobs would meet later in the clinical table
+    of the config's ``clinical`` section: a wrong separator or id column, a repeated
+    patient, a listed column that is absent, a non-numeric or infinite numeric value."""
+    path = spec["table"]
+    table = read_clinical(path, spec["id_column"])
+    encode_clinical(table, spec["numeric"], spec["categorical"], path)
 
 
 def _keyed(table, id_column: str, path, *, id_fix: str, duplicate_fix: str) -> pd.DataFrame:
@@ -170,6 +188,15 @@ def read_table(path, id_column: str = "patient_id") -> pd.DataFrame:
                 path=path,
                 fix="give feature tables numbers only (encode categories, or use the "
                 "clinical table's categorical columns)",
+            )
+        infinite = values.index[np.isinf(numbers.to_numpy(dtype="float64"))]
+        if len(infinite):
+            raise InputError(
+                f"column '{column}' has an infinite value",
+                patient=infinite[0],
+                path=path,
+                fix="give the measured value, or leave the cell empty (missing values are "
+                "imputed inside the training folds)",
             )
         table[column] = numbers.astype("float64")
     table.index.name = None
@@ -228,6 +255,15 @@ def encode_clinical(
                 patient=bad[0],
                 path=path,
                 fix=f"fix the value, or list '{column}' under clinical.categorical",
+            )
+        infinite = table.index[np.isinf(values.to_numpy(dtype="float64"))]
+        if len(infinite):
+            raise InputError(
+                f"column '{column}' has an infinite value {table.at[infinite[0], column]!r}",
+                patient=infinite[0],
+                path=path,
+                fix="give the measured value, or leave the cell empty (missing values are "
+                "imputed inside the training folds)",
             )
         parts.append(values.rename(column).astype("float64"))
     for column in categorical:

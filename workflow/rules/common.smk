@@ -76,6 +76,9 @@ else:
         ).index
     )
 validate(SHEET, "../schemas/patients.schema.yaml")
+# The clinical table is checked before any job (the demo's is made by one).
+if workflow.is_main_process and Path(config["clinical"]["table"]).is_file():
+    cohort.check_clinical(config["clinical"])
 
 RADIOMICS_PATIENTS = cohort.patients_with(SHEET, "image", "mask")
 if MATRIX:
