@@ -31,6 +31,24 @@ def test_a_good_case_passes_with_measurements(case):
     assert -200 < facts["roi_mean"] < 200  # soft-tissue tumour in HU
 
 
+@pytest.mark.parametrize("what", ["image", "mask"])
+@pytest.mark.parametrize("damage", ["truncated", "not gzip"])
+def test_a_damaged_gz_file_is_recorded_with_the_fix(case, tmp_path, radiomics_params, what, damage):
+    files = dict(zip(("image", "mask"), case, strict=True))
+    data = files[what].read_bytes()
+    damaged = tmp_path / files[what].name
+    # SimpleITK reads a truncated stream without a word, the rest zero-filled
+    damaged.write_bytes(data[: 2 * len(data) // 3] if damage == "truncated" else b"\0" * 400)
+    files[what] = damaged
+    entry = qa.record(files["image"], files["mask"], radiomics_params, "P001", qa.Settings())
+    assert entry["status"] == "error" and entry["file"] == str(damaged)
+    if damage == "truncated" or what == "image":
+        assert "truncated, or not gzip-compressed" in entry["problem"]
+        assert "copy the file again" in entry["fix"]
+    else:  # a mask's header is read first
+        assert "could not be read" in entry["problem"]
+
+
 def test_nan_voxels_in_nifti_are_found(case, tmp_path):
     """SimpleITK reads NaN in NIfTI as 0; the check must look at the file itself."""
     source = nib.load(str(case[0]))

@@ -10,8 +10,10 @@ drawn. pydicom and highdicom are imported only when a DICOM mask is read.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import locale
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +134,8 @@ def _read_file(path: Path, patient, what: str) -> sitk.Image:
             path=path,
             fix=f"correct the '{what}' path of this patient in the patient sheet",
         )
+    if path.name.lower().endswith(".gz"):
+        _check_gzip(path, patient, what)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -140,6 +144,22 @@ def _read_file(path: Path, patient, what: str) -> sitk.Image:
             patient=patient,
             path=path,
             fix="provide a NIfTI, NRRD or MHA file, or a folder holding one DICOM series",
+        ) from err
+
+
+def _check_gzip(path: Path, patient, what: str) -> None:
+    """A ``.gz`` file must hold a whole gzip stream: SimpleITK reads a truncated one without
+    a word, filling the missing voxels with zeros."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 24):
+                pass
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(
+            f"{what} file is truncated, or not gzip-compressed as its name says ({err})",
+            patient=patient,
+            path=path,
+            fix="copy the file again from its source, or name it after its format",
         ) from err
 
 
