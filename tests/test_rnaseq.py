@@ -512,6 +512,24 @@ def test_common_genes():
     assert "one id type" in str(info.value)
 
 
+def test_the_sample_with_other_gene_ids_is_the_one_named():
+    symbols = [f"GENE{i}" for i in range(40)]
+    ensembl = [f"ENSG{i:011d}" for i in range(40)]
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(np.nan, index=[f"P{i}" for i in range(1, 7)], columns=symbols + ensembl)
+    features.loc[:, symbols] = rng.gamma(2.0, size=(6, 40))
+    features.loc["P4", symbols] = np.nan  # this patient's file has Ensembl ids
+    features.loc["P4", ensembl] = rng.gamma(2.0, size=40)
+    for coverage in (1.0, 0.5):
+        with pytest.raises(InputError, match=r"1 RNA-seq sample\(s\) share less than half") as info:
+            rnaseq.common_genes(features, min_coverage=coverage)
+        assert info.value.patient == "P4" and "ENSG00000000000" in info.value.problem
+    # a sample measuring fewer genes (a panel) is not an odd one
+    features.loc["P4"] = features.loc["P1"].where(features.columns.isin(symbols[:10]))
+    kept, _ = rnaseq.common_genes(features, min_coverage=0.5)
+    assert list(kept.columns) == symbols
+
+
 # ------------------------------------------------------------------------------------ TPM
 
 

@@ -572,7 +572,9 @@ def common_genes(
     patients share no gene at all, their files use different identifier types (e.g.
     Ensembl ids and symbols), which is an error.
     """
-    keep = features.notna().mean(axis=0) >= min_coverage - 1e-12
+    measured = features.notna()
+    _check_identifiers(measured)
+    keep = measured.mean(axis=0) >= min_coverage - 1e-12
     if len(features) and not keep.any():
         first, other = features.index[0], features.index[-1]
         raise InputError(
@@ -584,3 +586,22 @@ def common_genes(
             "(Ensembl ids or gene symbols), or lower rnaseq.gene_coverage",
         )
     return features.loc[:, keep], [str(g) for g in features.columns[~keep]]
+
+
+def _check_identifiers(measured: pd.DataFrame) -> None:
+    """Name the samples whose genes are mostly not those of the majority of samples: their
+    files use another identifier type (or another organism's annotation)."""
+    usual = measured.mean(axis=0) >= 0.5
+    shared = (measured & usual).sum(axis=1) / measured.sum(axis=1).clip(lower=1)
+    odd = shared.index[shared < 0.5]
+    if 0 < len(odd) < len(measured) / 2:
+        example = measured.columns[measured.loc[odd[0]]][:2].tolist()
+        others = measured.columns[usual][:2].tolist()
+        raise InputError(
+            f"{len(odd)} RNA-seq sample(s) share less than half of their gene ids with the "
+            f"other samples: {', '.join(map(str, odd[:10]))} (e.g. {odd[0]} has {example}, "
+            f"most samples have {others})",
+            patient=odd[0],
+            fix="quantify these samples against the same annotation with the same id type "
+            "(Ensembl ids or gene symbols) as the others",
+        )
