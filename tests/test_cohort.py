@@ -424,3 +424,12 @@ def test_the_clinical_check_names_separator_and_values_with_the_fix(
     assert info.value.path == str(path) and fix in info.value.fix
     if "P2" in text and "P2\t60" not in text:
         assert info.value.patient == "P2"
+
+
+def test_a_feature_table_without_a_varying_column_is_named(tmp_path):
+    path = write(tmp_path / "t.tsv", "patient_id\ta\tb\nP1\t1\t5\nP2\t1\t5\nP3\t1\t\n")
+    with pytest.raises(InputError, match="no column of feature table 'lab' varies") as info:
+        cohort.check_table("lab", {"path": str(path), "id_column": "patient_id"})
+    assert info.value.path == str(path) and "remove 'lab' from the pipelines" in info.value.fix
+    path.write_text("patient_id\ta\tb\nP1\t1\t5\nP2\t2\t5\n", encoding="utf-8")
+    cohort.check_table("lab", {"path": str(path), "id_column": "patient_id"})

@@ -134,6 +134,19 @@ def check_clinical(spec: dict) -> None:
     encode_clinical(table, spec["numeric"], spec["categorical"], path)
 
 
+def check_table(name: str, spec: dict) -> None:
+    """Raise InputError for a feature table (the config's ``tables.<name>``) that no model
+    could use: unreadable, not numeric, infinite, or without a column that varies."""
+    table = read_table(spec["path"], spec.get("id_column", "patient_id"))
+    if not (table.nunique(dropna=True) > 1).any():
+        raise InputError(
+            f"no column of feature table '{name}' varies between patients "
+            f"({table.shape[1]} columns)",
+            path=spec["path"],
+            fix=f"check the export of the table, or remove '{name}' from the pipelines",
+        )
+
+
 def _keyed(table, id_column: str, path, *, id_fix: str, duplicate_fix: str) -> pd.DataFrame:
     """``table`` indexed by its patient id column (stripped text), which must exist and
     hold each patient once."""

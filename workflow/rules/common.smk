@@ -96,6 +96,9 @@ if config["rnaseq"]["values"] == "normalised" and any(
     )
 TABLES = config["tables"]
 MODALITIES = {"radiomics", "rnaseq", "clinical", "deep", *TABLES}
+if workflow.is_main_process:
+    for name, spec in TABLES.items():
+        cohort.check_table(name, spec)
 # a pipeline is a list of modalities, or {modalities: [...], complete_cases: true}
 PIPELINE_SPECS = {
     name: spec if isinstance(spec, dict) else {"modalities": spec}
