@@ -1,9 +1,11 @@
 """The study manifest: config hash, input checksums, git state, versions."""
 
 import hashlib
+import os
 import subprocess
 
 import numpy as np
+import pytest
 
 from radiotx import manifest
 
@@ -54,3 +56,36 @@ def test_build_and_round_trip(tmp_path):
     assert built["inputs"] == {str(data): manifest.file_sha256(data)}
     manifest.write(built, tmp_path / "results" / "manifest.json")
     assert manifest.read(tmp_path / "results" / "manifest.json") == built
+
+
+def test_results_made_from_other_input_files_are_not_replaced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("clinical.tsv", "P1.nii.gz", "P2.nii.gz"):
+        (tmp_path / name).write_text(name, encoding="utf-8")
+    inputs = ["P1.nii.gz", "P2.nii.gz", "clinical.tsv"]
+    config = {"study": "s", "seed": 1}
+    manifest.write(manifest.build(config, inputs, tmp_path), "results/manifest.json")
+    manifest.check_same_study(config, inputs, "results/manifest.json")  # nothing changed
+    # the same content saved again (a new modification time) is no change
+    os.utime("clinical.tsv", ns=(1, 1))
+    manifest.check_same_study(config, inputs, "results/manifest.json")
+    # a patient dropped from the clinical table, another's image gone, a third added
+    (tmp_path / "clinical.tsv").write_text("clinical without P2", encoding="utf-8")
+    (tmp_path / "P2.nii.gz").unlink()
+    (tmp_path / "P3.nii.gz").write_text("P3", encoding="utf-8")
+    now = ["P1.nii.gz", "P3.nii.gz", "clinical.tsv"]
+    recorded = manifest.read("results/manifest.json")
+    assert manifest.input_changes(recorded, now) == {
+        "changed": ["clinical.tsv"], "removed": ["P2.nii.gz"], "added": ["P3.nii.gz"],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="made from other input files") as info:
+        manifest.check_same_study(config, now, "results/manifest.json")
+    message = str(info.value)
+    assert "changed: clinical.tsv; removed: P2.nii.gz; added: P3.nii.gz" in message
+    assert "replace_results=true" in message
+    # a file that the demo generator makes again may be absent
+    (tmp_path / "P3.nii.gz").unlink()
+    (tmp_path / "clinical.tsv").write_text("clinical.tsv", encoding="utf-8")  # as recorded
+    manifest.check_same_study(
+        config, ["P1.nii.gz", "clinical.tsv"], "results/manifest.json", generated=["P2.nii.gz"]
+    )

@@ -102,6 +102,7 @@ def build(config: dict, inputs, code_dir, config_files=()) -> dict:
     them."""
     sums = checksums(inputs)
     return {
+        "input_stats": {path: _stat(path) for path in sums},
         "config_files": checksums(config_files),
         "study": config.get("study"),
         "config_sha256": config_hash(config),
@@ -147,6 +148,56 @@ def check_same_config(config: dict, path) -> None:
         f"{' ...' if len(changed) > 10 else ''}. This run would replace those results. Fix: "
         f"keep them by moving {results}/ aside (or running in another directory), or "
         "replace them with `snakemake ... --config replace_results=true`"
+    )
+
+
+def _stat(path) -> list[int]:
+    """Size and modification time: an input with the same two is taken as unchanged."""
+    info = Path(path).stat()
+    return [info.st_size, info.st_mtime_ns]
+
+
+def input_changes(recorded: dict, inputs) -> dict[str, list[str]]:
+    """The input files that differ from the manifest ``recorded``: ``changed`` (another
+    checksum), ``removed`` (recorded, now gone) and ``added`` (not recorded). A file whose
+    size and modification time are as recorded is not read again."""
+    sums, stats = recorded.get("inputs") or {}, recorded.get("input_stats") or {}
+    now = {str(p) for p in inputs if Path(p).exists()}
+    changed = [
+        path
+        for path in sorted(now & set(sums))
+        if stats.get(path) != _stat(path) and checksums([path])[path] != sums[path]
+    ]
+    return {
+        "changed": changed,
+        "removed": sorted(set(sums) - now),
+        "added": sorted(now - set(sums)),
+    }
+
+
+def check_same_study(config: dict, inputs, path, generated=()) -> None:
+    """Stop a run whose config or input files differ from those that made the results at
+    ``path`` (a manifest), so that they are not replaced by a different study without
+    notice. ``generated`` inputs (the demo's) may be absent: a job makes them again."""
+    check_same_config(config, path)
+    if not Path(path).is_file():
+        return
+    recorded = read(path)
+    changes = input_changes(recorded, inputs)
+    changes["removed"] = [p for p in changes["removed"] if p not in set(map(str, generated))]
+    if not any(changes.values()):
+        return
+    listed = "; ".join(
+        f"{kind}: {', '.join(paths[:5])}{f' and {len(paths) - 5} more' if len(paths) > 5 else ''}"
+        for kind, paths in changes.items()
+        if paths
+    )
+    results = Path(path).parent
+    raise ValueError(
+        f"{results}/ holds the results of study '{recorded.get('study')}' made from other "
+        f"input files ({listed}). This run would replace those results. Fix: keep them by "
+        f"moving {results}/ aside (or running in another directory), or replace them with "
+        "`snakemake ... --config replace_results=true`"
     )
 
 
