@@ -66,6 +66,11 @@ def test_results_made_from_other_input_files_are_not_replaced(tmp_path, monkeypa
     config = {"study": "s", "seed": 1}
     manifest.write(manifest.build(config, inputs, tmp_path), "results/manifest.json")
     manifest.check_same_study(config, inputs, "results/manifest.json")  # nothing changed
+    # results not yet complete (no summary): a changed file is how a bad patient is fixed
+    (tmp_path / "P1.nii.gz").write_text("P1, exported again", encoding="utf-8")
+    manifest.check_same_study(config, inputs, "results/manifest.json")
+    manifest.write(manifest.build(config, inputs, tmp_path), "results/manifest.json")
+    (tmp_path / "results" / "summary.tsv").write_text("complete", encoding="utf-8")
     # the same content saved again (a new modification time) is no change
     os.utime("clinical.tsv", ns=(1, 1))
     manifest.check_same_study(config, inputs, "results/manifest.json")

@@ -178,9 +178,12 @@ def input_changes(recorded: dict, inputs) -> dict[str, list[str]]:
 def check_same_study(config: dict, inputs, path, generated=()) -> None:
     """Stop a run whose config or input files differ from those that made the results at
     ``path`` (a manifest), so that they are not replaced by a different study without
-    notice. ``generated`` inputs (the demo's) may be absent: a job makes them again."""
+    notice. The input files count once those results are complete (a summary newer than
+    the manifest): until then, fixing a bad patient's file and running again is the way to
+    complete them. ``generated`` inputs (the demo's) may be absent: a job makes them again."""
     check_same_config(config, path)
-    if not Path(path).is_file():
+    summary = Path(path).parent / "summary.tsv"
+    if not summary.is_file() or summary.stat().st_mtime_ns < Path(path).stat().st_mtime_ns:
         return
     recorded = read(path)
     changes = input_changes(recorded, inputs)
