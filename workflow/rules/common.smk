@@ -15,9 +15,8 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
-from radiotx import cohort, configuration, resume
+from radiotx import cohort, configuration, preflight, resume
 from radiotx.errors import InputError
-from radiotx.features import radiomics as radiomics_features
 from radiotx.features import rnaseq
 
 # After a hard kill, the same command resumes: a lock whose run is gone is cleared.
@@ -76,9 +75,6 @@ else:
         ).index
     )
 validate(SHEET, "../schemas/patients.schema.yaml")
-# The clinical table is checked before any job (the demo's is made by one).
-if workflow.is_main_process and Path(config["clinical"]["table"]).is_file():
-    cohort.check_clinical(config["clinical"])
 
 RADIOMICS_PATIENTS = cohort.patients_with(SHEET, "image", "mask")
 if MATRIX:
@@ -96,9 +92,6 @@ if config["rnaseq"]["values"] == "normalised" and any(
     )
 TABLES = config["tables"]
 MODALITIES = {"radiomics", "rnaseq", "clinical", "deep", *TABLES}
-if workflow.is_main_process:
-    for name, spec in TABLES.items():
-        cohort.check_table(name, spec)
 # a pipeline is a list of modalities, or {modalities: [...], complete_cases: true}
 PIPELINE_SPECS = {
     name: spec if isinstance(spec, dict) else {"modalities": spec}
@@ -132,10 +125,10 @@ if (
     and not config["radiomics"]["stability"]["enabled"]
 ):
     RADIOMICS_PATIENTS = []
-# A parameter file that pyradiomics rejects stops the run here, before Snakemake deletes
-# the features made with the previous one and every patient's extraction fails.
-if workflow.is_main_process and RADIOMICS_PATIENTS:
-    radiomics_features.check_params(config["radiomics"]["params"])
+# The input tables and the pyradiomics parameter file, every problem at once, before any
+# job: Snakemake would otherwise first delete the outputs made from the previous ones.
+if workflow.is_main_process:
+    preflight.check(config, radiomics=bool(RADIOMICS_PATIENTS))
 ENDPOINTS = list(config["endpoints"])
 SURVIVAL = [name for name, spec in config["endpoints"].items() if "event" in spec]
 PIPELINES = list(config["pipelines"])

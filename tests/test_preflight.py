@@ -1,0 +1,54 @@
+"""The checks before any job report every problem of the input files at once."""
+
+import pytest
+
+from radiotx import preflight
+from radiotx.errors import InputError
+
+
+def study(tmp_path, clinical: str, table: str, params: str) -> dict:
+    for name, text in (("clinical.tsv", clinical), ("lab.tsv", table), ("p.yaml", params)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return {
+        "clinical": {
+            "table": str(tmp_path / "clinical.tsv"), "id_column": "patient_id",
+            "numeric": ["age"], "categorical": [],
+        },
+        "tables": {"lab": {"path": str(tmp_path / "lab.tsv"), "id_column": "patient_id"}},
+        "radiomics": {"params": str(tmp_path / "p.yaml")},
+    }  # fmt: skip
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    config = study(
+        tmp_path,
+        clinical="patient_id\tage\nP1\t60\nP2\tinf\n",
+        table="patient_id\tx\nP1\t1\nP2\t1\n",
+        params="setting:\n  binWidht: 25\n",
+    )
+    found = preflight.problems(config, radiomics=True)
+    assert [err.path for err in found] == [
+        config["clinical"]["table"],
+        config["tables"]["lab"]["path"],
+        config["radiomics"]["params"],
+    ]
+    with pytest.raises(InputError, match=r"3 problems in the study's input files") as info:
+        preflight.check(config, radiomics=True)
+    text = str(info.value)
+    assert "infinite value" in text and "'lab' varies" in text and "binWidht" in text
+    # without radiomics the parameter file is not read; one problem is raised as it is
+    assert len(preflight.problems(config, radiomics=False)) == 2
+    (tmp_path / "lab.tsv").write_text("patient_id\tx\nP1\t1\nP2\t2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="infinite value") as info:
+        preflight.check(config, radiomics=False)
+    assert info.value.patient == "P2"
+
+
+def test_good_inputs_pass(tmp_path, repo_root):
+    config = study(
+        tmp_path,
+        clinical="patient_id\tage\nP1\t60\nP2\t70\n",
+        table="patient_id\tx\nP1\t1\nP2\t2\n",
+        params=(repo_root / "config" / "radiomics" / "ct_demo.yaml").read_text(encoding="utf-8"),
+    )
+    assert preflight.problems(config, radiomics=True) == []
