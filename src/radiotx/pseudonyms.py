@@ -11,6 +11,8 @@ from pathlib import Path
 
 # where a study keeps its key, relative to the study directory
 KEY_PATH = Path("results") / "mlflow" / "pseudonym.key"
+# the parts of a manifest keyed by input file path
+PATH_KEYED = ("inputs", "input_stats")
 
 
 def pseudonyms(names, key: str) -> dict[str, str]:
@@ -38,11 +40,11 @@ def shareable_manifest(manifest: dict, key: str) -> dict:
     inputs file by file (:func:`named_inputs`)."""
     inputs = manifest.get("inputs") or {}
     names = pseudonyms(inputs, key)
-    return {
-        **manifest,
-        "inputs": {names[path]: digest for path, digest in inputs.items()},
-        "inputs_pseudonymised": True,
-    }
+    shared = {**manifest, "inputs_pseudonymised": True}
+    for part in PATH_KEYED:
+        if part in manifest:
+            shared[part] = {names.get(path, path): v for path, v in manifest[part].items()}
+    return shared
 
 
 def named_inputs(shared: dict, paths, key: str) -> dict:
@@ -51,6 +53,9 @@ def named_inputs(shared: dict, paths, key: str) -> dict:
     if not shared.get("inputs_pseudonymised"):
         return shared
     by_name = {name: path for path, name in pseudonyms(paths, key).items()}
-    inputs = {by_name.get(name, name): digest for name, digest in shared["inputs"].items()}
     manifest = {k: v for k, v in shared.items() if k != "inputs_pseudonymised"}
-    return {**manifest, "inputs": dict(sorted(inputs.items()))}
+    for part in PATH_KEYED:
+        if part in shared:
+            named = {by_name.get(name, name): v for name, v in shared[part].items()}
+            manifest[part] = dict(sorted(named.items()))
+    return manifest
