@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from filelock import FileLock
 from threadpoolctl import threadpool_limits
 
 from radiotx import demo
@@ -22,20 +19,6 @@ from radiotx import demo
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_PATIENTS = 12
 DEMO_SEED = 7
-# cores of this test worker: more threads than that spin against the other workers
-CPUS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-# The suite runs on several workers (pytest-xdist), one test module per worker at a time so
-# that a module's built study is built once. The modules that build whole studies start
-# first, slowest first, so that the workers finish together.
-SLOWEST_FIRST = (
-    "test_workflow", "test_slurm", "test_workflow_options", "test_reproduce", "test_examples",
-    "test_deep_workflow", "test_deep", "test_radiomics_baseline",
-)  # fmt: skip
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: position for position, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,22 +61,13 @@ def demo_sheet(demo_cohort) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory) -> Path:
-    """The small study of test_workflow.write_small_study, run once per test session with 2
-    cores (the first worker to need it builds it, the others wait); tests compare other
-    runs with it and must not change it."""
+    """The small study of test_workflow.write_small_study, run once with 2 cores; tests
+    compare other runs with it and must not change it."""
     from test_workflow import snakemake, write_small_study
 
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # shared by the workers of this session
-    workdir = base / "small-study"
-    with FileLock(base / "small-study.lock"):
-        if not (base / "small-study.built").exists():
-            shutil.rmtree(workdir, ignore_errors=True)
-            workdir.mkdir()
-            write_small_study(workdir)
-            snakemake(workdir)
-            (base / "small-study.built").touch()
+    workdir = tmp_path_factory.mktemp("small-study")
+    write_small_study(workdir)
+    snakemake(workdir)
     return workdir
 
 

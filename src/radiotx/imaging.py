@@ -156,7 +156,8 @@ def _check_gzip(path: Path, patient, what: str) -> None:
                 pass
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(
-            f"{what} file is truncated, or not gzip-compressed as its name says ({err})",
+            f"{what} could not be read: the file is truncated, or not gzip-compressed as its "
+            f"name says ({err})",
             patient=patient,
             path=path,
             fix="copy the file again from its source, or name it after its format",
