@@ -26,13 +26,19 @@ REPO = Path(__file__).resolve().parents[1]
 N_PATIENTS = 60
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake_call(workdir: Path, *args: str) -> tuple[list[str], dict]:
+    """The command line and environment of a 2-core workflow run in ``workdir``."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir), "--cores", "2", *args,
     ]  # fmt: skip
+    return command, env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command, env = snakemake_call(workdir, *args)
     result = subprocess.run(command, capture_output=True, encoding="utf-8", env=env, cwd=workdir)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stderr[-6000:]}")

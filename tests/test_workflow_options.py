@@ -18,7 +18,15 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
-from test_workflow import AUDIT, REPO, job_counts, snakemake, write_small_study, write_study
+from test_workflow import (
+    AUDIT,
+    REPO,
+    job_counts,
+    snakemake,
+    snakemake_call,
+    write_small_study,
+    write_study,
+)
 
 from radiotx import reproduce, splits
 from radiotx.features import read_rows, rnaseq
@@ -281,11 +289,7 @@ def test_a_killed_run_resumes_with_the_same_command(small_study, tmp_path):
     """kill -9 of the whole run while the outer folds are fitted; the same command then
     resumes it (the dead run's lock is cleared) and gives the uninterrupted run's results."""
     write_small_study(tmp_path)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(tmp_path), "--cores", "2",
-    ]  # fmt: skip
+    command, env = snakemake_call(tmp_path)
     run = subprocess.Popen(
         command, cwd=tmp_path, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -202,18 +202,24 @@ def read_table(path, id_column: str = "patient_id") -> pd.DataFrame:
                 fix="give feature tables numbers only (encode categories, or use the "
                 "clinical table's categorical columns)",
             )
-        infinite = values.index[np.isinf(numbers.to_numpy(dtype="float64"))]
-        if len(infinite):
-            raise InputError(
-                f"column '{column}' has an infinite value",
-                patient=infinite[0],
-                path=path,
-                fix="give the measured value, or leave the cell empty (missing values are "
-                "imputed inside the training folds)",
-            )
+        _check_finite(numbers, values, column, path)
         table[column] = numbers.astype("float64")
     table.index.name = None
     return table
+
+
+def _check_finite(numbers: pd.Series, given: pd.Series, column: str, path) -> None:
+    """An infinite value (``inf`` in a file) is named with its patient: scikit-learn would
+    reject it inside every model job."""
+    infinite = numbers.index[np.isinf(numbers.to_numpy(dtype="float64"))]
+    if len(infinite):
+        raise InputError(
+            f"column '{column}' has an infinite value {given[infinite[0]]!r}",
+            patient=infinite[0],
+            path=path,
+            fix="give the measured value, or leave the cell empty (missing values are "
+            "imputed inside the training folds)",
+        )
 
 
 def _missing_to_nan(values: pd.Series) -> pd.Series:
@@ -269,15 +275,7 @@ def encode_clinical(
                 path=path,
                 fix=f"fix the value, or list '{column}' under clinical.categorical",
             )
-        infinite = table.index[np.isinf(values.to_numpy(dtype="float64"))]
-        if len(infinite):
-            raise InputError(
-                f"column '{column}' has an infinite value {table.at[infinite[0], column]!r}",
-                patient=infinite[0],
-                path=path,
-                fix="give the measured value, or leave the cell empty (missing values are "
-                "imputed inside the training folds)",
-            )
+        _check_finite(values, table[column], column, path)
         parts.append(values.rename(column).astype("float64"))
     for column in categorical:
         values = table[column].astype("string")
