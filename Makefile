@@ -53,4 +53,4 @@ ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
-	rm -rf results logs benchmarks .snakemake
+	rm -rf results work logs benchmarks .snakemake

@@ -182,6 +182,7 @@ def test_a_changed_config_stops_before_replacing_results(original, tmp_path):
     assert refused.returncode != 0
     assert "differs in: cv.bootstrap" in refused.stderr and "replace_results=true" in refused.stderr
     assert (study / "results" / "summary.tsv").stat().st_mtime_ns == before
-    # asked for, the new config's manifest replaces the old one
-    snakemake(study, "results/manifest.json", "--config", "replace_results=true")
-    assert manifest.read(study / "results" / "manifest.json")["config"]["cv"]["bootstrap"] == 300
+    # asked for, the new config runs; the results it replaces stay until it is complete
+    snakemake(study, "work/manifest.json", "--config", "replace_results=true")
+    assert manifest.read(study / "work" / "manifest.json")["config"]["cv"]["bootstrap"] == 300
+    assert manifest.read(study / "results" / "manifest.json")["config"]["cv"]["bootstrap"] != 300

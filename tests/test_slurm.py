@@ -211,7 +211,7 @@ def runs(cluster, small_study, tmp_path_factory):
     # of Ctrl-C can outlive the run and would go on writing into the results.
     leftovers = cancel_leftovers(cluster, run_id(first))
     done = {
-        path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*") if path.is_file()
+        path: path.stat().st_mtime_ns for path in (workdir / "work").rglob("*") if path.is_file()
     }
     subprocess.run(
         snakemake_command(workdir, "--unlock"), check=True, capture_output=True, env=cluster
@@ -322,7 +322,7 @@ def test_memory_doubles_with_each_attempt(tmp_path):
     """A job resubmitted after an out-of-memory kill asks for twice as much (the profile's
     `retries`); the workflow profile adds the modelling rules' runtime."""
     write_small_study(tmp_path)
-    target = "results/models/response/clinical/outer/r0f0.json"
+    target = "work/models/response/clinical/outer/r0f0.json"
     asked = []
     for attempt in (1, 2, 3):
         dry = subprocess.run(

@@ -461,7 +461,7 @@ def test_second_run_does_nothing(study):
 
 
 def test_deleting_one_feature_file_reruns_only_that_patient(study):
-    target = study["dir"] / "results/features/radiomics/P007.parquet"
+    target = study["dir"] / "work/features/radiomics/P007.parquet"
     backup = target.with_suffix(".bak")
     shutil.copy2(target, backup)
     target.unlink()

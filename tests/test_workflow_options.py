@@ -3,8 +3,10 @@
 matrix, a bad patient, an unreachable tracking server). They sit apart from
 test_workflow.py's shared study so that the test workers can run them beside it."""
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,7 +95,7 @@ def test_leave_one_site_out(tmp_path):
     config["cv"]["outer_folds"] = 4
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     failed = snakemake(
-        tmp_path, "results/splits/response.tsv", "--forceall", "--config", "replace_results=true",
+        tmp_path, "work/splits/response.tsv", "--forceall", "--config", "replace_results=true",
         check=False,
     )  # fmt: skip
     assert failed.returncode != 0 and "set cv.outer_folds to 3" in failed.stderr
@@ -123,16 +125,16 @@ def test_a_bad_patient_is_named_and_the_others_finish(tmp_path):
     empty = sitk.GetImageFromArray(np.zeros_like(sitk.GetArrayFromImage(mask)))
     empty.CopyInformation(mask)
     sitk.WriteImage(empty, str(mask_path))
-    targets = [f"results/features/radiomics/P{i:03d}.parquet" for i in range(1, 13)]
-    targets.append("results/qa/radiomics.tsv")
+    targets = [f"work/features/radiomics/P{i:03d}.parquet" for i in range(1, 13)]
+    targets.append("work/qa/radiomics.tsv")
     run = snakemake(tmp_path, "--keep-going", *targets, check=False)
     assert run.returncode != 0
     for log in (run.stderr, (tmp_path / "logs/radiomics/P003.log").read_text(encoding="utf-8")):
         assert "patient P003" in log and "P003_mask.nii.gz" in log and "mask is empty" in log
         assert "Fix:" in log
-    done = sorted(p.stem for p in (tmp_path / "results/features/radiomics").glob("*.parquet"))
+    done = sorted(p.stem for p in (tmp_path / "work/features/radiomics").glob("*.parquet"))
     assert done == [f"P{i:03d}" for i in range(1, 13) if i != 3]
-    qa_table = pd.read_csv(tmp_path / "results/qa/radiomics.tsv", sep="\t", index_col="patient_id")
+    qa_table = pd.read_csv(tmp_path / "work/qa/radiomics.tsv", sep="\t", index_col="patient_id")
     assert qa_table.loc["P003", "status"] == "error" and "empty" in qa_table.loc["P003", "problem"]
     assert (qa_table.drop(index="P003")["status"] == "ok").all()
     assert qa_table["mask_sha256"].str.len().eq(64).all()
@@ -160,20 +162,20 @@ def test_expression_matrix_with_a_sample_excluded_by_qc(tmp_path):
     config["rnaseq"]["qc"].update(min_library_size=100_000, on_fail="exclude")
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
-    counts = job_counts(snakemake(tmp_path, "-n", "results/cohort.h5mu").stdout)
+    counts = job_counts(snakemake(tmp_path, "-n", "work/cohort.h5mu").stdout)
     assert counts["rnaseq_split"] == 1 and counts["rnaseq"] == len(files)
-    snakemake(tmp_path, "results/cohort.h5mu", "results/qa/rnaseq_qc.png")
-    qc = pd.read_csv(tmp_path / "results/qa/rnaseq.tsv", sep="\t", index_col="patient_id")
+    snakemake(tmp_path, "work/cohort.h5mu", "work/qa/rnaseq_qc.png")
+    qc = pd.read_csv(tmp_path / "work/qa/rnaseq.tsv", sep="\t", index_col="patient_id")
     assert qc.loc[low, "status"] == "excluded" and "min_library_size" in qc.loc[low, "problem"]
     assert (qc.drop(index=low)["status"] == "ok").all()
-    availability = pd.read_csv(tmp_path / "results/availability.tsv", sep="\t", index_col=0)
+    availability = pd.read_csv(tmp_path / "work/availability.tsv", sep="\t", index_col=0)
     assert not availability.loc[low, "rnaseq"] and availability.loc[low, "clinical"]
     assert availability.loc[files.index.drop(low), "rnaseq"].all()
-    assert (tmp_path / "results/qa/rnaseq_qc.png").stat().st_size > 10_000
+    assert (tmp_path / "work/qa/rnaseq_qc.png").stat().st_size > 10_000
     # the same features as from the per-patient files
     first = files.index[0]
     direct = rnaseq.extract(tmp_path / files[first], first)
-    from_matrix = read_rows([tmp_path / f"results/features/rnaseq/{first}.parquet"])
+    from_matrix = read_rows([tmp_path / f"work/features/rnaseq/{first}.parquet"])
     np.testing.assert_allclose(from_matrix.loc[first, direct.index].to_numpy(), direct.to_numpy())
 
 
@@ -301,10 +303,41 @@ def test_a_killed_run_resumes_with_the_same_command(small_study, tmp_path):
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     assert list((tmp_path / ".snakemake" / "locks").iterdir())  # the lock outlived the run
+    assert not (tmp_path / "results").exists()  # nothing published from an unfinished run
     resumed = snakemake(tmp_path)
     assert "cleared the lock left by a run that ended without releasing it" in resumed.stderr
     assert reproduce.result_differences(small_study / "results", tmp_path / "results") == []
     assert len(reproduce._model_files(tmp_path / "results")) == 24
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_failed_run_leaves_the_complete_results_as_they_were(small_study, tmp_path):
+    """A job that fails while a complete run's results are in place (here the fusion's model
+    job, on a broken outer-fold record) publishes nothing: results/ stays byte-identical.
+    Once the record is mended, the run completes and publishes."""
+    study = tmp_path / "study"
+    shutil.copytree(small_study, study, symlinks=True)
+    before = digests(study / "results")
+    broken = study / "work/models/response/fusion/outer/r0f0.json"
+    broken.unlink()  # as Snakemake does before a job writes its output again
+    broken.write_text("{not json", encoding="utf-8")
+    run = snakemake(study, check=False)
+    assert run.returncode != 0 and "Error in rule model" in run.stderr
+    assert digests(study / "results") == before
+    broken.unlink()
+    shutil.copy(small_study / "work/models/response/fusion/outer/r0f0.json", broken)  # mended
+    snakemake(study)
+    assert reproduce.result_differences(small_study / "results", study / "results") == []
+    assert (study / "results/summary.tsv").stat().st_mtime_ns > (
+        small_study / "results/summary.tsv"
+    ).stat().st_mtime_ns  # published anew
 
 
 def test_a_parameter_file_pyradiomics_rejects_stops_the_run_before_any_job(tmp_path):

@@ -38,8 +38,8 @@ def build_cohort(workdir: Path, endpoint: str) -> dict:
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "results/cohort.h5mu",
-         f"results/splits/{endpoint}.tsv", "--snakefile", str(REPO / "Snakefile"),
+        [sys.executable, "-m", "snakemake", "work/cohort.h5mu",
+         f"work/splits/{endpoint}.tsv", "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(workdir), "--cores", "2", "--quiet", "all"],
         check=True, cwd=workdir,
     )  # fmt: skip
@@ -84,8 +84,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         config = build_cohort(workdir, args.endpoint)
-        mdata = cohort.read(workdir / "results/cohort.h5mu")
-        table = splits.read(workdir / f"results/splits/{args.endpoint}.tsv")
+        mdata = cohort.read(workdir / "work/cohort.h5mu")
+        table = splits.read(workdir / f"work/splits/{args.endpoint}.tsv")
     settings = settings_of(config)
     rows = []
     for pipeline in args.pipelines:

@@ -83,12 +83,16 @@ def permutation(tree: Path, endpoint: str, pipeline: str, n: int) -> float:
     config["endpoints"] = {endpoint: config["endpoints"][endpoint]}
     # a study folder of its own (a copy of the tree), the example as its whole config
     study = tree.parent / f"{tree.name}-nsclc"
-    shutil.copytree(tree, study, ignore=shutil.ignore_patterns("results", "resources", ".git"))
+    shutil.copytree(
+        tree, study, ignore=shutil.ignore_patterns("results", "work", "resources", ".git")
+    )
     (study / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (study / "resources").mkdir()
     (study / "resources" / "nsclc-radiogenomics").symlink_to(DATA)
-    run(study, "results/cohort.h5mu", f"results/splits/{endpoint}.tsv", "--cores", "2")
-    draws = [f"results/permutations/{endpoint}/{pipeline}/{i}.json" for i in range(n)]
+    # jobs write under work/ since results are published at the end; earlier, in results/
+    prefix = "work" if "pathvars" in (tree / "workflow/rules/common.smk").read_text() else "results"
+    run(study, f"{prefix}/cohort.h5mu", f"{prefix}/splits/{endpoint}.tsv", "--cores", "2")
+    draws = [f"{prefix}/permutations/{endpoint}/{pipeline}/{i}.json" for i in range(n)]
     return run(study, *draws, "--profile", "profiles/default")
 
 

@@ -22,9 +22,9 @@ rule gather:
         clinical=config["clinical"]["table"],
         tables=[table["path"] for table in TABLES.values()],
     output:
-        cohort="results/cohort.h5mu",
+        cohort="<work>/cohort.h5mu",
         availability=report(
-            "results/availability.tsv",
+            "<work>/availability.tsv",
             caption="../report/availability.rst",
             category="Cohort",
         ),
@@ -48,7 +48,7 @@ rule splits:
         clinical=config["clinical"]["table"],
         sites=SUBGROUPS if LEAVE_OUT else [],
     output:
-        "results/splits/{endpoint}.tsv",
+        "<work>/splits/{endpoint}.tsv",
     log:
         "logs/splits/{endpoint}.log",
     conda:

@@ -15,15 +15,25 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
-from radiotx import cohort, configuration, preflight, resume
+from radiotx import cohort, configuration, preflight, publish, resume
 from radiotx.errors import InputError
 from radiotx.features import rnaseq
 
-# After a hard kill, the same command resumes: a lock whose run is gone is cleared.
+# Every job writes under work/; the last job of a complete run publishes it as results/
+# (radiotx.publish), so results/ only ever holds one complete run.
+WORK = str(publish.WORK)
+
+
+pathvars:
+    work=WORK,
+
+
+# After a hard kill, the same command resumes: a lock whose run is gone is cleared, and a
+# publication cut short is finished.
 if workflow.is_main_process:
-    CLEARED = resume.start()
-    if CLEARED:
-        print(f"radiotx: {CLEARED}", file=sys.stderr)
+    for done in (resume.start(), publish.recover()):
+        if done:
+            print(f"radiotx: {done}", file=sys.stderr)
 
 # `--config replace_results=true` lets a changed config replace the results of another
 # (see the onstart check); it is not part of the study's config or its hash.
@@ -46,7 +56,7 @@ MATRIX_PATIENTS = rnaseq.matrix_patients(MATRIX) if MATRIX else []
 # Without a patient sheet the cohort is the matrix's patients, or the clinical table's;
 # "all": every patient of the clinical table, the matrix and the feature tables.
 GENERATED_SHEET = config["patients"] in ("", "all")
-SHEET_FILE = "results/patients.tsv" if GENERATED_SHEET else config["patients"]
+SHEET_FILE = f"{WORK}/patients.tsv" if GENERATED_SHEET else config["patients"]
 if config["patients"] == "all":
     SHEET = cohort.sheet_of(
         dict.fromkeys(
@@ -212,7 +222,7 @@ def study_inputs():
 def rnaseq_file(wildcards):
     """The patient's RNA-seq file: a column of the matrix, or the sheet's file."""
     if MATRIX:
-        return f"results/rnaseq/samples/{wildcards.patient}.tsv"
+        return f"{WORK}/rnaseq/samples/{wildcards.patient}.tsv"
     return SHEET.at[wildcards.patient, "rnaseq"]
 
 
@@ -286,7 +296,7 @@ def feature_files(modality):
         return []
     patients = {"radiomics": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS}
     return expand(
-        "results/features/{modality}/{patient}.{ext}",
+        "<work>/features/{modality}/{patient}.{ext}",
         modality=modality,
         patient=patients.get(modality, RADIOMICS_PATIENTS),
         ext="npz" if modality == "deep" else "parquet",
@@ -295,7 +305,7 @@ def feature_files(modality):
 
 def endpoint_model_files(endpoint, name):
     return [
-        f"results/models/{endpoint}/{pipeline}/{model}/{name}"
+        f"<work>/models/{endpoint}/{pipeline}/{model}/{name}"
         for pipeline in PIPELINES
         for model in models_of(endpoint, pipeline)
     ]
@@ -319,7 +329,7 @@ def comparison_files(name="strategies.png"):
     modalities."""
     if not any(fused(pipeline) for pipeline in PIPELINES):
         return []
-    return expand("results/comparison/{endpoint}/{name}", endpoint=BINARY, name=name)
+    return expand("<work>/comparison/{endpoint}/{name}", endpoint=BINARY, name=name)
 
 
 # Every permutation job re-runs every classifier's whole procedure (the "selected" model's
@@ -340,7 +350,7 @@ def learning_curve_files():
     if not config["cv"]["learning_curve"]:
         return []
     return expand(
-        "results/models/{endpoint}/{pipeline}/learning_curve.png",
+        "<work>/models/{endpoint}/{pipeline}/learning_curve.png",
         endpoint=ENDPOINTS,
         pipeline=PIPELINES,
     )
@@ -353,7 +363,7 @@ def holdout_files():
 def permutation_draws(wildcards):
     """Input function: the permuted runs of one model's (endpoint, pipeline)."""
     return expand(
-        "results/permutations/{endpoint}/{pipeline}/{index}.json",
+        "<work>/permutations/{endpoint}/{pipeline}/{index}.json",
         index=range(N_PERMUTATIONS),
         endpoint=wildcards.endpoint,
         pipeline=wildcards.pipeline,
@@ -363,7 +373,7 @@ def permutation_draws(wildcards):
 def outer_fold_files(wildcards):
     """Input function: the outer-fold jobs of one model's (endpoint, pipeline)."""
     return expand(
-        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+        "<work>/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
         endpoint=wildcards.endpoint,
         pipeline=wildcards.pipeline,
         repeat=REPEATS,
@@ -374,8 +384,8 @@ def outer_fold_files(wildcards):
 def modelling_inputs(wildcards):
     """Input function: the cohort, the endpoint's splits and what the pipeline needs."""
     return {
-        "cohort": "results/cohort.h5mu",
-        "folds": f"results/splits/{wildcards.endpoint}.tsv",
+        "cohort": "<work>/cohort.h5mu",
+        "folds": f"<work>/splits/{wildcards.endpoint}.tsv",
         "perturbed": perturbed_table(wildcards),
         "gene_sets": gene_set_file(wildcards),
         "unlabelled": unlabelled_crops(wildcards),
@@ -390,7 +400,7 @@ def stability_filter_on():
 def perturbed_table(wildcards):
     """Input function: the perturbed radiomics table, for models using the stability filter."""
     if stability_filter_on() and "radiomics" in modalities_of(wildcards.pipeline):
-        return "results/features/radiomics_perturbed.parquet"
+        return "<work>/features/radiomics_perturbed.parquet"
     return []
 
 
@@ -411,7 +421,7 @@ def unlabelled_crops(wildcards):
     return []
 
 
-UNLABELLED_CROPS = "results/features/deep_unlabelled.npy"
+UNLABELLED_CROPS = f"{WORK}/features/deep_unlabelled.npy"
 ENCODER_KEYS = ("crop",)  # deep settings that are not the encoder's
 
 
@@ -427,12 +437,12 @@ def deep_explanations():
     """The image attributions of each binary endpoint, when a pipeline models deep features."""
     if "deep" not in USED_MODALITIES or not config["explain"]["images"]["enabled"]:
         return []
-    return expand("results/explain/{endpoint}/deep/sanity.tsv", endpoint=BINARY)
+    return expand("<work>/explain/{endpoint}/deep/sanity.tsv", endpoint=BINARY)
 
 
 def stability_outputs():
     if config["radiomics"]["stability"]["enabled"]:
-        return ["results/qa/radiomics_stability.tsv"]
+        return ["<work>/qa/radiomics_stability.tsv"]
     return []
 
 
@@ -461,7 +471,7 @@ def modelling_settings(pipeline):
 
 
 # Fairness (rules/fairness.smk): the subgroup attributes of every patient, derived once.
-SUBGROUPS = "results/fairness/subgroups.tsv"
+SUBGROUPS = f"{WORK}/fairness/subgroups.tsv"
 FAIRNESS = bool(config["fairness"]["attributes"])
 MITIGATE = config["fairness"]["mitigate"]
 LEAVE_OUT = config["cv"]["leave_out"]
@@ -500,7 +510,7 @@ def mitigated_fold_files():
     if not MITIGATE["attribute"]:
         return []
     return expand(
-        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+        "<work>/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
         endpoint=BINARY,
         pipeline=PIPELINES,
         repeat=REPEATS,
@@ -516,4 +526,4 @@ def mitigation_subgroups(wildcards):
 def fairness_outputs():
     if not FAIRNESS:
         return []
-    return ["results/fairness/cohort.md", "results/fairness/models.md"]
+    return ["<work>/fairness/cohort.md", "<work>/fairness/models.md"]

@@ -5,9 +5,9 @@ rule deep_crop:
     input:
         image=existing("image"),
         mask=existing("mask"),
-        qa="results/qa/radiomics/{patient}.json",
+        qa="<work>/qa/radiomics/{patient}.json",
     output:
-        "results/features/deep/{patient}.npz",
+        "<work>/features/deep/{patient}.npz",
     log:
         "logs/deep_crop/{patient}.log",
     benchmark:
@@ -46,20 +46,20 @@ if config["deep"]["unlabelled"]:
 # test patients, with their sanity checks.
 rule explain_deep:
     input:
-        cohort="results/cohort.h5mu",
-        folds="results/splits/{endpoint}.tsv",
+        cohort="<work>/cohort.h5mu",
+        folds="<work>/splits/{endpoint}.tsv",
         crops=feature_files("deep"),
     output:
-        attributions="results/explain/{endpoint}/deep/attributions.tsv",
-        sanity="results/explain/{endpoint}/deep/sanity.tsv",
+        attributions="<work>/explain/{endpoint}/deep/attributions.tsv",
+        sanity="<work>/explain/{endpoint}/deep/sanity.tsv",
         deletion=report(
-            "results/explain/{endpoint}/deep/deletion.png",
+            "<work>/explain/{endpoint}/deep/deletion.png",
             caption="../report/deep_deletion.rst",
             category="Explanations",
             subcategory="{endpoint}",
         ),
         overlays=report(
-            directory("results/explain/{endpoint}/deep/overlays"),
+            directory("<work>/explain/{endpoint}/deep/overlays"),
             patterns=["{name}.png"],
             caption="../report/deep_overlays.rst",
             category="Explanations",

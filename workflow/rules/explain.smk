@@ -14,7 +14,7 @@ EXPLAINED = {
 # the output folders of every explained model of a binary endpoint (survival and
 # multiclass models are not explained: the outer-fold jobs log that they are skipped)
 SHAP_DIRS = [
-    f"results/models/{endpoint}/{pipeline}/{model}/shap"
+    f"<work>/models/{endpoint}/{pipeline}/{model}/shap"
     for endpoint in BINARY
     for pipeline in PIPELINES
     for model in EXPLAINED[(endpoint, pipeline)]
@@ -26,11 +26,11 @@ rule shap:
     input:
         folds=outer_fold_files,
     output:
-        importance="results/models/{endpoint}/{pipeline}/{classifier}/shap/importance.tsv",
-        patients="results/models/{endpoint}/{pipeline}/{classifier}/shap/patients.tsv",
-        stability="results/models/{endpoint}/{pipeline}/{classifier}/shap/stability.tsv",
+        importance="<work>/models/{endpoint}/{pipeline}/{classifier}/shap/importance.tsv",
+        patients="<work>/models/{endpoint}/{pipeline}/{classifier}/shap/patients.tsv",
+        stability="<work>/models/{endpoint}/{pipeline}/{classifier}/shap/stability.tsv",
         plot=report(
-            "results/models/{endpoint}/{pipeline}/{classifier}/shap/summary.png",
+            "<work>/models/{endpoint}/{pipeline}/{classifier}/shap/summary.png",
             caption="../report/shap.rst",
             category="Explanations",
             subcategory="{endpoint}",

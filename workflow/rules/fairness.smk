@@ -22,14 +22,14 @@ rule subgroups:
 
 rule fairness_cohort:
     input:
-        cohort="results/cohort.h5mu",
+        cohort="<work>/cohort.h5mu",
         subgroups=SUBGROUPS,
-        splits=expand("results/splits/{endpoint}.tsv", endpoint=ENDPOINTS),
+        splits=expand("<work>/splits/{endpoint}.tsv", endpoint=ENDPOINTS),
     output:
-        table="results/fairness/cohort.tsv",
-        features="results/fairness/shift_features.tsv",
-        classifier="results/fairness/shift_classifier.tsv",
-        markdown="results/fairness/cohort.md",
+        table="<work>/fairness/cohort.tsv",
+        features="<work>/fairness/shift_features.tsv",
+        classifier="<work>/fairness/shift_classifier.tsv",
+        markdown="<work>/fairness/cohort.md",
     log:
         "logs/fairness/cohort.log",
     benchmark:
@@ -51,12 +51,12 @@ rule fairness_models:
         predictions=fairness_model_files("predictions.tsv"),
         folds=mitigated_fold_files(),
     output:
-        subgroups="results/fairness/subgroup_metrics.tsv",
-        disparities="results/fairness/disparities.tsv",
-        mitigation="results/fairness/mitigation.tsv",
-        markdown="results/fairness/models.md",
+        subgroups="<work>/fairness/subgroup_metrics.tsv",
+        disparities="<work>/fairness/disparities.tsv",
+        mitigation="<work>/fairness/mitigation.tsv",
+        markdown="<work>/fairness/models.md",
         plot=report(
-            "results/fairness/tradeoff.png",
+            "<work>/fairness/tradeoff.png",
             caption="../report/fairness.rst",
             category="Fairness",
         ),

@@ -6,7 +6,7 @@ rule outer_fold:
         unpack(modelling_inputs),
         subgroups=mitigation_subgroups,
     output:
-        "results/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+        "<work>/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
     log:
         "logs/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.log",
     benchmark:
@@ -31,7 +31,7 @@ rule refit:
     input:
         unpack(modelling_inputs),
     output:
-        "results/models/{endpoint}/{pipeline}/refit.joblib",
+        "<work>/models/{endpoint}/{pipeline}/refit.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/refit.log",
     benchmark:
@@ -50,20 +50,20 @@ rule refit:
 rule model:
     input:
         folds=outer_fold_files,
-        refit="results/models/{endpoint}/{pipeline}/refit.joblib",
+        refit="<work>/models/{endpoint}/{pipeline}/refit.joblib",
     output:
-        metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
-        predictions="results/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",
-        selected="results/models/{endpoint}/{pipeline}/{classifier}/selected_features.tsv",
+        metrics="<work>/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
+        predictions="<work>/models/{endpoint}/{pipeline}/{classifier}/predictions.tsv",
+        selected="<work>/models/{endpoint}/{pipeline}/{classifier}/selected_features.tsv",
         plot=report(
-            "results/models/{endpoint}/{pipeline}/{classifier}/performance.png",
+            "<work>/models/{endpoint}/{pipeline}/{classifier}/performance.png",
             caption="../report/performance.rst",
             category="Model performance",
             subcategory="{endpoint}",
             labels={"pipeline": "{pipeline}", "classifier": "{classifier}"},
         ),
         plots=report(
-            directory("results/models/{endpoint}/{pipeline}/{classifier}/plots"),
+            directory("<work>/models/{endpoint}/{pipeline}/{classifier}/plots"),
             patterns=["{name}.png"],
             caption="../report/plots.rst",
             category="Model performance",
@@ -74,7 +74,7 @@ rule model:
                 "figure": "{name}",
             },
         ),
-        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
+        model="<work>/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     log:
         "logs/models/{endpoint}/{pipeline}/{classifier}.log",
     conda:
@@ -87,12 +87,12 @@ rule model:
 
 rule holdout:
     input:
-        cohort="results/cohort.h5mu",
-        folds="results/splits/{endpoint}.tsv",
-        model="results/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
+        cohort="<work>/cohort.h5mu",
+        folds="<work>/splits/{endpoint}.tsv",
+        model="<work>/models/{endpoint}/{pipeline}/{classifier}/model.joblib",
     output:
-        metrics="results/models/{endpoint}/{pipeline}/{classifier}/holdout.json",
-        predictions="results/models/{endpoint}/{pipeline}/{classifier}/holdout_predictions.tsv",
+        metrics="<work>/models/{endpoint}/{pipeline}/{classifier}/holdout.json",
+        predictions="<work>/models/{endpoint}/{pipeline}/{classifier}/holdout_predictions.tsv",
     log:
         "logs/holdout/{endpoint}/{pipeline}/{classifier}.log",
     conda:
@@ -108,7 +108,7 @@ rule permutation:
     input:
         unpack(modelling_inputs),
     output:
-        "results/permutations/{endpoint}/{pipeline}/{index}.json",
+        "<work>/permutations/{endpoint}/{pipeline}/{index}.json",
     log:
         "logs/permutations/{endpoint}/{pipeline}/{index}.log",
     benchmark:
@@ -126,10 +126,10 @@ rule permutation:
 
 rule permutation_test:
     input:
-        metrics="results/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
+        metrics="<work>/models/{endpoint}/{pipeline}/{classifier}/metrics.json",
         null=permutation_draws,
     output:
-        "results/models/{endpoint}/{pipeline}/{classifier}/permutation.json",
+        "<work>/models/{endpoint}/{pipeline}/{classifier}/permutation.json",
     log:
         "logs/permutation_test/{endpoint}/{pipeline}/{classifier}.log",
     conda:
@@ -143,9 +143,9 @@ rule learning_curve:
         unpack(modelling_inputs),
         outer=outer_fold_files,
     output:
-        table="results/models/{endpoint}/{pipeline}/learning_curve.tsv",
+        table="<work>/models/{endpoint}/{pipeline}/learning_curve.tsv",
         plot=report(
-            "results/models/{endpoint}/{pipeline}/learning_curve.png",
+            "<work>/models/{endpoint}/{pipeline}/learning_curve.png",
             caption="../report/learning_curve.rst",
             category="Learning curves",
             subcategory="{endpoint}",

@@ -4,7 +4,7 @@ rule radiomics_qa:
         mask=existing("mask"),
         params=config["radiomics"]["params"],
     output:
-        "results/qa/radiomics/{patient}.json",
+        "<work>/qa/radiomics/{patient}.json",
     log:
         "logs/radiomics_qa/{patient}.log",
     conda:
@@ -22,9 +22,9 @@ rule radiomics:
         image=existing("image"),
         mask=existing("mask"),
         params=config["radiomics"]["params"],
-        qa="results/qa/radiomics/{patient}.json",
+        qa="<work>/qa/radiomics/{patient}.json",
     output:
-        "results/features/radiomics/{patient}.parquet",
+        "<work>/features/radiomics/{patient}.parquet",
     log:
         "logs/radiomics/{patient}.log",
     benchmark:
@@ -42,10 +42,10 @@ rule radiomics:
 
 rule radiomics_qa_table:
     input:
-        expand("results/qa/radiomics/{patient}.json", patient=RADIOMICS_PATIENTS),
+        expand("<work>/qa/radiomics/{patient}.json", patient=RADIOMICS_PATIENTS),
     output:
         report(
-            "results/qa/radiomics.tsv",
+            "<work>/qa/radiomics.tsv",
             caption="../report/radiomics_qa.rst",
             category="Cohort",
         ),
@@ -62,9 +62,9 @@ rule radiomics_perturbed:
         image=existing("image"),
         mask=existing("mask"),
         params=config["radiomics"]["params"],
-        qa="results/qa/radiomics/{patient}.json",
+        qa="<work>/qa/radiomics/{patient}.json",
     output:
-        "results/features/radiomics_perturbed/{patient}.parquet",
+        "<work>/features/radiomics_perturbed/{patient}.parquet",
     log:
         "logs/radiomics_perturbed/{patient}.log",
     benchmark:
@@ -85,16 +85,16 @@ rule radiomics_perturbed:
 rule radiomics_stability:
     input:
         expand(
-            "results/features/radiomics_perturbed/{patient}.parquet",
+            "<work>/features/radiomics_perturbed/{patient}.parquet",
             patient=RADIOMICS_PATIENTS,
         ),
     output:
         table=report(
-            "results/qa/radiomics_stability.tsv",
+            "<work>/qa/radiomics_stability.tsv",
             caption="../report/radiomics_stability.rst",
             category="Cohort",
         ),
-        perturbed="results/features/radiomics_perturbed.parquet",
+        perturbed="<work>/features/radiomics_perturbed.parquet",
     log:
         "logs/radiomics_stability.log",
     conda:

@@ -8,13 +8,13 @@ rule summary:
         shap=expand("{folder}/stability.tsv", folder=SHAP_DIRS),
         images=deep_explanations(),
         fairness=fairness_outputs(),
-        availability="results/availability.tsv",
-        manifest="results/manifest.json",
+        availability="<work>/availability.tsv",
+        manifest="<work>/manifest.json",
     output:
-        tsv="results/summary.tsv",
-        md="results/summary.md",
+        tsv="<work>/summary.tsv",
+        md="<work>/summary.md",
         html=report(
-            "results/summary.html",
+            "<work>/summary.html",
             caption="../report/summary.rst",
             category="Summary",
         ),
@@ -30,7 +30,7 @@ rule summary:
 
 rule track:
     input:
-        summary=["results/summary.tsv", "results/summary.md"],
+        summary=["<work>/summary.tsv", "<work>/summary.md"],
         models=model_files("metrics.json"),
         others=model_files("predictions.tsv")
         + model_files("selected_features.tsv")
@@ -41,9 +41,9 @@ rule track:
         images=deep_explanations(),
         fairness=fairness_outputs(),
         config=workflow.configfiles,
-        manifest="results/manifest.json",
+        manifest="<work>/manifest.json",
     output:
-        "results/mlflow/last_run.json",
+        "<work>/mlflow/last_run.json",
     log:
         "logs/track.log",
     conda:
@@ -66,13 +66,13 @@ rule compare:
         predictions=lambda wildcards: endpoint_model_files(
             wildcards.endpoint, "predictions.tsv"
         ),
-        availability="results/availability.tsv",
+        availability="<work>/availability.tsv",
     output:
-        tests="results/comparison/{endpoint}/tests.tsv",
-        patterns="results/comparison/{endpoint}/availability.tsv",
-        contributions="results/comparison/{endpoint}/contributions.tsv",
+        tests="<work>/comparison/{endpoint}/tests.tsv",
+        patterns="<work>/comparison/{endpoint}/availability.tsv",
+        contributions="<work>/comparison/{endpoint}/contributions.tsv",
         figure=report(
-            "results/comparison/{endpoint}/strategies.png",
+            "<work>/comparison/{endpoint}/strategies.png",
             caption="../report/strategies.rst",
             category="Fusion",
             subcategory="{endpoint}",
@@ -92,7 +92,7 @@ rule manifest:
         inputs=study_inputs(),
         config=workflow.configfiles,
     output:
-        "results/manifest.json",
+        "<work>/manifest.json",
     log:
         "logs/manifest.log",
     conda:
@@ -106,12 +106,12 @@ rule manifest:
 
 rule cohort_page:
     input:
-        availability="results/availability.tsv",
-        radiomics="results/qa/radiomics.tsv",
-        rnaseq="results/qa/rnaseq.tsv",
+        availability="<work>/availability.tsv",
+        radiomics="<work>/qa/radiomics.tsv",
+        rnaseq="<work>/qa/rnaseq.tsv",
     output:
         report(
-            "results/cohort.html",
+            "<work>/cohort.html",
             caption="../report/cohort.rst",
             category="Cohort",
         ),

@@ -4,7 +4,7 @@ if MATRIX:
         input:
             MATRIX,
         output:
-            expand("results/rnaseq/samples/{patient}.tsv", patient=RNASEQ_PATIENTS),
+            expand("<work>/rnaseq/samples/{patient}.tsv", patient=RNASEQ_PATIENTS),
         log:
             "logs/rnaseq_split.log",
         conda:
@@ -20,7 +20,7 @@ rule rnaseq_qc:
     input:
         rnaseq_input,
     output:
-        "results/qa/rnaseq/{patient}.json",
+        "<work>/qa/rnaseq/{patient}.json",
     log:
         "logs/rnaseq_qc/{patient}.log",
     conda:
@@ -38,9 +38,9 @@ rule rnaseq_qc:
 rule rnaseq:
     input:
         counts=rnaseq_input,
-        qc="results/qa/rnaseq/{patient}.json",
+        qc="<work>/qa/rnaseq/{patient}.json",
     output:
-        "results/features/rnaseq/{patient}.parquet",
+        "<work>/features/rnaseq/{patient}.parquet",
     log:
         "logs/rnaseq/{patient}.log",
     benchmark:
@@ -58,10 +58,10 @@ rule rnaseq:
 
 rule rnaseq_qc_table:
     input:
-        expand("results/qa/rnaseq/{patient}.json", patient=RNASEQ_PATIENTS),
+        expand("<work>/qa/rnaseq/{patient}.json", patient=RNASEQ_PATIENTS),
     output:
         report(
-            "results/qa/rnaseq.tsv",
+            "<work>/qa/rnaseq.tsv",
             caption="../report/rnaseq_qc.rst",
             category="Cohort",
         ),
@@ -75,10 +75,10 @@ rule rnaseq_qc_table:
 
 rule rnaseq_qc_plot:
     input:
-        "results/qa/rnaseq.tsv",
+        "<work>/qa/rnaseq.tsv",
     output:
         report(
-            "results/qa/rnaseq_qc.png",
+            "<work>/qa/rnaseq_qc.png",
             caption="../report/rnaseq_qc_plot.rst",
             category="Cohort",
         ),

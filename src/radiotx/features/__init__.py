@@ -55,7 +55,7 @@ def read_rows(paths) -> pd.DataFrame:
                 patient=Path(path).stem,
                 path=path,
                 fix="extract it again: snakemake --forcerun radiomics rnaseq (or delete "
-                "results/features)",
+                "work/features)",
             )
         if len(long):
             patients.append(long["patient_id"].iloc[0])
