@@ -433,3 +433,18 @@ def test_a_feature_table_without_a_varying_column_is_named(tmp_path):
     assert info.value.path == str(path) and "remove 'lab' from the pipelines" in info.value.fix
     path.write_text("patient_id\ta\tb\nP1\t1\t5\nP2\t2\t5\n", encoding="utf-8")
     cohort.check_table("lab", {"path": str(path), "id_column": "patient_id"})
+
+
+def test_a_modelled_modality_that_no_patient_has_is_named(tmp_path):
+    with pytest.raises(InputError, match="models radiomics, but no patient") as info:
+        cohort.check_modalities(
+            {"radiomics", "clinical"}, {"radiomics": [], "rnaseq": []}, "config/patients.tsv"
+        )
+    assert "config/patients.tsv" in str(info.value) and "image and mask" in str(info.value)
+    cohort.check_modalities({"clinical"}, {"radiomics": [], "rnaseq": []}, "sheet.tsv")
+
+
+def test_a_missing_clinical_table_is_named(tmp_path):
+    with pytest.raises(InputError, match="clinical table does not exist") as info:
+        cohort.read_clinical(tmp_path / "clinicl.tsv")
+    assert "clinicl.tsv" in str(info.value) and "clinical.table" in str(info.value)

@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from radiotx import models
+from radiotx.errors import InputError
 
 SEP = models.SEPARATOR
 
@@ -148,3 +149,13 @@ def test_unknown_classifier():
         models.build({"a": ["a:x"]}, "lasso")
     with pytest.raises(ValueError, match="unknown classifier"):
         models.grid({"a": ["a:x"]}, "lasso", [5])
+
+
+def test_a_block_with_no_varying_feature_in_a_fold_is_named():
+    """scikit-learn's own error names neither the table nor the modality."""
+    X = pd.DataFrame({"crp": np.ones(20), "ldh": np.full(20, 2.0), "age": np.arange(20.0)})
+    y = np.tile([0, 1], 10)
+    model = models.build({"lab": ["crp", "ldh"], "clinical": ["age"]}, "logreg")
+    with pytest.raises(InputError, match="no feature of 'lab' varies among the 20 training"):
+        model.fit(X, y)
+    models.build({"clinical": ["age"]}, "logreg").fit(X, y)  # a block that varies fits

@@ -99,9 +99,31 @@ def patients_with(sheet: pd.DataFrame, *columns: str) -> list[str]:
     return sheet.index[present].tolist()
 
 
+def check_modalities(used, patients: dict[str, list[str]], sheet_path) -> None:
+    """Raise InputError when a pipeline models a per-patient modality that no patient has
+    (an empty or missing sheet column): every model job of it would fail."""
+    columns = {"radiomics": "image and mask", "deep": "image and mask", "rnaseq": "rnaseq"}
+    for modality in sorted(set(used) & set(patients)):
+        if not patients[modality]:
+            raise InputError(
+                f"a pipeline models {modality}, but no patient of the sheet has its "
+                f"{columns[modality]} column(s) filled",
+                path=sheet_path,
+                fix=f"fill the {columns[modality]} column(s) of the sheet, or remove "
+                f"{modality} from the pipelines",
+            )
+
+
 def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     """Read the clinical / outcome table (CSV or TSV), indexed by patient id."""
     path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            "the clinical table does not exist",
+            path=path,
+            fix="set clinical.table in config/config.yaml to the table's path (relative to "
+            "the study directory)",
+        )
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     # ids such as 007 must keep their leading zeros
     table = pd.read_csv(path, sep=sep, dtype={id_column: str})
@@ -214,7 +236,7 @@ def _check_finite(numbers: pd.Series, given: pd.Series, column: str, path) -> No
     infinite = numbers.index[np.isinf(numbers.to_numpy(dtype="float64"))]
     if len(infinite):
         raise InputError(
-            f"column '{column}' has an infinite value {given[infinite[0]]!r}",
+            f"column '{column}' has an infinite value ({given[infinite[0]]})",
             patient=infinite[0],
             path=path,
             fix="give the measured value, or leave the cell empty (missing values are "

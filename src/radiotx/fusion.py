@@ -371,7 +371,9 @@ class MultipleKernel(ClassifierMixin, BaseEstimator):
 
     def _view(self, name):
         prepare = (self.prepare or {}).get(name)
-        view = models.block(self.blocks[name], prepare=None if prepare is None else clone(prepare))
+        view = models.block(
+            self.blocks[name], prepare=None if prepare is None else clone(prepare), name=name
+        )
         if self.selector is not None:
             view.set_params(select=clone(_choice(self.selector, name)))
         return view

@@ -17,7 +17,7 @@ from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
-from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel
 from sklearn.impute import SimpleImputer
@@ -112,7 +112,12 @@ def classifier(name: str, seed: int = 42, search: dict | None = None):
 
 
 def block(
-    columns: list[str], k: int = 20, stability=None, prepare=None, weight: bool = False
+    columns: list[str],
+    k: int = 20,
+    stability=None,
+    prepare=None,
+    weight: bool = False,
+    name: str = "",
 ) -> SkPipeline:
     """Preprocessing and selection of one modality, fitted on training rows only.
 
@@ -134,7 +139,7 @@ def block(
             ("values", tables.Values()),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
-            ("variance", VarianceThreshold(threshold=0.0)),
+            ("variance", tables.Varying(threshold=0.0, block=name)),
             ("select", SelectKBest(f_classif, k=min(k, len(columns)))),
         ]
         + ([("weight", BlockWeight())] if weight else [])
@@ -166,7 +171,7 @@ def build(
         [
             (
                 name,
-                block(cols, k, stability.get(name), prepare.get(name), fused),
+                block(cols, k, stability.get(name), prepare.get(name), fused, name),
                 tables.Columns(cols),
             )
             for name, cols in blocks.items()

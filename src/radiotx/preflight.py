@@ -16,7 +16,8 @@ def problems(config: dict, *, radiomics: bool) -> list[InputError]:
     from radiotx.features import radiomics as radiomics_features
 
     checks = [(cohort.check_table, name, spec) for name, spec in config["tables"].items()]
-    if Path(config["clinical"]["table"]).is_file():  # the demo's is made by a job
+    # the demo's clinical table is made by a job
+    if "demo" not in config or Path(config["clinical"]["table"]).is_file():
         checks.insert(0, (cohort.check_clinical, config["clinical"]))
     if radiomics:
         checks.append((radiomics_features.check_params, config["radiomics"]["params"]))

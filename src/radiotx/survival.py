@@ -167,9 +167,9 @@ def build(
         [
             (
                 name,
-                models.block(cols, k, prepare=prepare.get(name), weight=len(blocks) > 1).set_params(
-                    select=CoxScoreSelector(k=min(k, len(cols)))
-                ),
+                models.block(
+                    cols, k, prepare=prepare.get(name), weight=len(blocks) > 1, name=name
+                ).set_params(select=CoxScoreSelector(k=min(k, len(cols)))),
                 tables.Columns(cols),
             )
             for name, cols in blocks.items()

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from radiotx.errors import InputError
 
 
 class Columns:
@@ -64,3 +67,26 @@ class Values(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+class Varying(VarianceThreshold):
+    """scikit-learn's ``VarianceThreshold`` that names its block when none of the block's
+    features varies among a fold's training patients (scikit-learn names neither the table
+    nor the modality)."""
+
+    def __init__(self, threshold: float = 0.0, block: str = ""):
+        super().__init__(threshold=threshold)
+        self.block = block
+
+    def fit(self, X, y=None):
+        try:
+            return super().fit(X, y)
+        except ValueError as err:
+            if "No feature in X meets the variance threshold" not in str(err):
+                raise
+            raise InputError(
+                f"no feature of '{self.block}' varies among the {len(X)} training patients "
+                "of a fold",
+                fix=f"check '{self.block}' (a column that is constant in most patients is "
+                f"not a feature), or remove '{self.block}' from the pipeline",
+            ) from err

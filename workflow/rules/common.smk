@@ -135,6 +135,11 @@ if (
     and not config["radiomics"]["stability"]["enabled"]
 ):
     RADIOMICS_PATIENTS = []
+cohort.check_modalities(
+    USED_MODALITIES,
+    {"radiomics": RADIOMICS_PATIENTS, "deep": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS},
+    SHEET_FILE,
+)
 # The input tables and the pyradiomics parameter file, every problem at once, before any
 # job: Snakemake would otherwise first delete the outputs made from the previous ones.
 if workflow.is_main_process:

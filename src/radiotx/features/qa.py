@@ -52,10 +52,15 @@ def geometry_differences(image: sitk.Image, mask: sitk.Image, tolerance: float) 
         "direction": (image.GetDirection(), mask.GetDirection()),
     }
     return [
-        f"mask {name} {tuple(np.round(b, 4))} vs image {name} {tuple(np.round(a, 4))}"
+        f"mask {name} {_grid_values(b)} vs image {name} {_grid_values(a)}"
         for name, (a, b) in pairs.items()
         if len(a) != len(b) or not np.allclose(a, b, atol=tolerance)
     ]
+
+
+def _grid_values(values) -> str:
+    """(96, 96, 40) or (0.7, 0.7, 2.5): plain numbers, at most 4 decimals."""
+    return "(" + ", ".join(f"{float(v):g}" for v in np.round(values, 4)) + ")"
 
 
 def nan_voxels(image: sitk.Image, path) -> int:
