@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import resource
 import shutil
 import socket
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import yaml
-from test_workflow import REPO, snakemake, write_study
+from test_workflow import REPO, snakemake, snakemake_call, write_study
+
+from radiotx import reproduce
 
 N = 12
 OTHER = "P002"  # a good patient whose features a keep-going run must produce again
@@ -389,3 +393,24 @@ def test_bad_input_is_named_with_its_fix_and_loses_nothing(case, outcomes):
     assert outcome["unchanged"], "the complete results changed"
     if case.patient:
         assert outcome["other_extracted"], f"{OTHER}'s features were not extracted again"
+
+
+def test_a_run_whose_writes_fail_as_on_a_full_disk_loses_nothing(base, tmp_path):
+    """A file-size limit on the run (every write past 64 kB fails, as on a full disk) while
+    it redoes the cohort and everything after it: the run fails, results/ stays
+    byte-identical, and with space again the same command completes the same results."""
+    study = tmp_path / "study"
+    shutil.copytree(base, study, symlinks=True)
+    before = digests(study / "results")
+    command, env = snakemake_call(study, "--forcerun", "gather")
+
+    def full_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    run = subprocess.run(
+        command, env=env, cwd=study, capture_output=True, text=True, preexec_fn=full_disk
+    )
+    assert run.returncode != 0 and "File too large" in run.stderr
+    assert digests(study / "results") == before
+    snakemake(study)
+    assert reproduce.result_differences(base / "results", study / "results") == []
