@@ -242,12 +242,12 @@ def test_unreadable_missing_and_empty_inputs_are_input_errors(ct, rtstruct, tmp_
     garbage.write_bytes(b"not an image at all")
     (tmp_path / "empty").mkdir()
     cases = [
-        (lambda: read_image(garbage), "could not be read"),
+        (lambda: read_image(garbage), "not gzip-compressed as its name says"),
         (lambda: read_image(tmp_path / "absent.nii.gz"), "does not exist"),
         (lambda: read_image(tmp_path / "empty"), "no DICOM image series"),
         (lambda: read_image(rtstruct), "a mask, not an image"),
         (lambda: read_image(next(series.glob("*.dcm"))), "single slice"),
-        (lambda: read_mask(garbage, ct_volume()), "could not be read"),
+        (lambda: read_mask(garbage, ct_volume()), "not gzip-compressed as its name says"),
     ]
     for call, fragment in cases:
         with pytest.raises(InputError) as excinfo:

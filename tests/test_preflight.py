@@ -52,3 +52,31 @@ def test_good_inputs_pass(tmp_path, repo_root):
         params=(repo_root / "config" / "radiomics" / "ct_demo.yaml").read_text(encoding="utf-8"),
     )
     assert preflight.problems(config, radiomics=True) == []
+
+
+def test_a_glance_at_every_patients_files_lists_the_bad_ones(tmp_path):
+    """Absent files and files named .gz that are not gzip are listed before any job; files
+    that a job makes and patients whose files no job reads are not looked at."""
+    import gzip
+
+    import pandas as pd
+
+    (tmp_path / "P1.nii.gz").write_bytes(gzip.compress(b"image"))
+    (tmp_path / "P2.nii.gz").write_bytes(b"plain, named .gz")
+    sheet = pd.DataFrame(
+        {
+            "image": [str(tmp_path / f"P{i}.nii.gz") for i in (1, 2, 3, 4)],
+            "mask": [str(tmp_path / "P1.nii.gz")] * 4,
+            "rnaseq": ["", "", "", "gone.tsv"],
+        },
+        index=["P1", "P2", "P3", "P4"],
+    )
+    readers = {"image": ["P1", "P2", "P3"], "mask": ["P1", "P2", "P3"], "rnaseq": ["P4"]}
+    found = preflight.patient_files(sheet, readers, generated=[str(tmp_path / "P3.nii.gz")])
+    assert [(err.patient, err.problem) for err in found] == [
+        ("P2", "image is not gzip-compressed as its name says"),
+        ("P4", "rnaseq file does not exist"),
+    ]
+    text = preflight.warning(found)
+    assert "the files of 2 patient(s) have problems" in text and "every other patient" in text
+    assert "Fix: correct the 'rnaseq' path of this patient in the patient sheet" in text

@@ -42,8 +42,11 @@ def test_a_damaged_gz_file_is_recorded_with_the_fix(case, tmp_path, radiomics_pa
     files[what] = damaged
     entry = qa.record(files["image"], files["mask"], radiomics_params, "P001", qa.Settings())
     assert entry["status"] == "error" and entry["file"] == str(damaged)
-    if damage == "truncated" or what == "image":
+    if damage == "truncated":
         assert "truncated, or not gzip-compressed" in entry["problem"]
+        assert "copy the file again" in entry["fix"]
+    elif what == "image":
+        assert "not gzip-compressed as its name says" in entry["problem"]
         assert "copy the file again" in entry["fix"]
     else:  # a mask's header is read first
         assert "could not be read" in entry["problem"]

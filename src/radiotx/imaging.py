@@ -126,14 +126,33 @@ def labels_in(mask_path, *, patient: str | None = None) -> list[int]:
 # --- images -----------------------------------------------------------------------------
 
 
-def _read_file(path: Path, patient, what: str) -> sitk.Image:
+def file_problem(path, patient, what: str) -> InputError | None:
+    """What a glance finds wrong with a patient's file (absent; named .gz but not gzip),
+    without reading it: cheap enough to check every patient before any job."""
+    path = Path(path)
     if not path.exists():
-        raise InputError(
+        return InputError(
             f"{what} file does not exist",
             patient=patient,
             path=path,
             fix=f"correct the '{what}' path of this patient in the patient sheet",
         )
+    if path.is_file() and path.name.lower().endswith(".gz"):
+        with open(path, "rb") as stream:
+            if stream.read(2) != b"\x1f\x8b":
+                return InputError(
+                    f"{what} is not gzip-compressed as its name says",
+                    patient=patient,
+                    path=path,
+                    fix="copy the file again from its source, or name it after its format",
+                )
+    return None
+
+
+def _read_file(path: Path, patient, what: str) -> sitk.Image:
+    problem = file_problem(path, patient, what)
+    if problem is not None:
+        raise problem
     if path.name.lower().endswith(".gz"):
         _check_gzip(path, patient, what)
     try:

@@ -291,6 +291,20 @@ GENERATED = (
     if "demo" in config
     else set()
 )
+# A glance at every patient's files, listed before any job; those patients' jobs then fail
+# with the same message while the others go on.
+if workflow.is_main_process:
+    PROBLEMS = preflight.patient_files(
+        SHEET,
+        {
+            "image": RADIOMICS_PATIENTS,
+            "mask": RADIOMICS_PATIENTS,
+            "rnaseq": [] if MATRIX else RNASEQ_PATIENTS,
+        },
+        GENERATED,
+    )
+    if PROBLEMS:
+        print(preflight.warning(PROBLEMS), file=sys.stderr)
 
 
 def feature_files(modality):
