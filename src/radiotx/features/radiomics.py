@@ -52,8 +52,11 @@ def check_params(path) -> None:
         featureextractor.RadiomicsFeatureExtractor(str(path))
     except Exception as err:  # pykwalify's SchemaError, a YAML parser error, a ValueError
         schema = Path(radiomics.__file__).parent / "schemas" / "paramSchema.yaml"
+        problem = _schema_problem(str(err), schema)
+        if "yaml" in type(err).__module__.lower():  # PyYAML's or ruamel's parser
+            problem = f"it is not valid YAML: {problem}"
         raise InputError(
-            f"pyradiomics rejects this parameter file: {_schema_problem(str(err), schema)}",
+            f"pyradiomics rejects this parameter file: {problem}",
             path=path,
             fix="correct it (settings: https://pyradiomics.readthedocs.io/en/latest/"
             "customization.html), or name another file in radiomics.params",
