@@ -243,7 +243,7 @@ def write_study(workdir: Path, data: Path, params, cases=CASES) -> dict:
 
 
 def feature_targets(cases=CASES) -> list[str]:
-    return [f"results/features/radiomics/{case}.parquet" for case in cases]
+    return [f"work/features/radiomics/{case}.parquet" for case in cases]
 
 
 def snakemake_command(workdir: Path, *args: str, cores: int = 2) -> tuple[list[str], dict]:
@@ -268,4 +268,4 @@ def snakemake(workdir: Path, *args: str, cores: int = 2) -> subprocess.Completed
 
 def read_features(workdir: Path, case: str) -> pd.Series:
     """The one-row feature table the workflow wrote for ``case``, as a Series."""
-    return read_rows([workdir / "results" / "features" / "radiomics" / f"{case}.parquet"]).loc[case]
+    return read_rows([workdir / "work" / "features" / "radiomics" / f"{case}.parquet"]).loc[case]
