@@ -137,7 +137,11 @@ if (
     RADIOMICS_PATIENTS = []
 cohort.check_modalities(
     USED_MODALITIES,
-    {"radiomics": RADIOMICS_PATIENTS, "deep": RADIOMICS_PATIENTS, "rnaseq": RNASEQ_PATIENTS},
+    {
+        "radiomics": RADIOMICS_PATIENTS,
+        "deep": RADIOMICS_PATIENTS,
+        "rnaseq": RNASEQ_PATIENTS,
+    },
     SHEET_FILE,
 )
 # The input tables and the pyradiomics parameter file, every problem at once, before any
