@@ -402,10 +402,10 @@ def test_html_report_has_methods_results_checklist_and_cohort(study):
     assert study["config"]["study"] in html  # the methods, filled in from the config
     assert "Nested cross-validation: 4 stratified outer folds" in html
     results = report_results(html)
-    summary = results["results/summary.html"]
+    summary = results["work/summary.html"]  # the report is made from the work tree
     assert "<table>" in summary and "Fusion against single modalities" in summary
     assert "Reporting checklist" in summary and "Events per candidate feature" in summary
-    assert "Availability patterns" in results["results/cohort.html"]
+    assert "Availability patterns" in results["work/cohort.html"]
     figures = [path for path in results if path.endswith(".png")]
     assert any(path.endswith("strategies.png") for path in figures)
     assert any(path.endswith("/plots/calibration.png") for path in figures)

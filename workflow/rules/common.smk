@@ -550,3 +550,26 @@ def fairness_outputs():
     if not FAIRNESS:
         return []
     return ["<work>/fairness/cohort.md", "<work>/fairness/models.md"]
+
+
+def deliverables():
+    """Everything a complete run makes (the rest of the work tree is made on the way)."""
+    return [
+        *feature_files("radiomics"),
+        *feature_files("rnaseq"),
+        *feature_files("deep"),
+        *deep_explanations(),
+        "<work>/qa/radiomics.tsv",
+        "<work>/qa/rnaseq.tsv",
+        "<work>/qa/rnaseq_qc.png",
+        *stability_outputs(),
+        "<work>/summary.tsv",
+        "<work>/summary.md",
+        "<work>/summary.html",
+        "<work>/cohort.html",
+        "<work>/mlflow/last_run.json",
+        *learning_curve_files(),
+        *comparison_files(),
+        *expand("{folder}/{name}", folder=SHAP_DIRS, name=SHAP_FILES),
+        *fairness_outputs(),
+    ]
