@@ -237,9 +237,9 @@ CASES = [
     Case("clinical: listed column absent", set_config("clinical.numeric", ["age", "weight"]),
          ("resources/clinical.tsv", "weight")),
     Case("clinical: endpoint column absent", edit_clinical(lambda c: c.drop(columns="response")),
-         ("resources/clinical.tsv", "response"), replace=True),
+         ("resources/clinical.tsv", "endpoint 'response'")),
     Case("clinical: endpoint with one class", edit_clinical(lambda c: c.assign(response=0)),
-         ("response",), replace=True),
+         ("resources/clinical.tsv", "endpoint 'response'")),
     Case("clinical: patient removed", edit_clinical(lambda c: c.drop(index=4)),
          ("resources/clinical.tsv", "replace_results=true")),
     # feature tables

@@ -16,13 +16,14 @@ def study(tmp_path, clinical: str, table: str, params: str) -> dict:
         },
         "tables": {"lab": {"path": str(tmp_path / "lab.tsv"), "id_column": "patient_id"}},
         "radiomics": {"params": str(tmp_path / "p.yaml")},
+        "endpoints": {"response": {"column": "response", "positive": 1}},
     }  # fmt: skip
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
     config = study(
         tmp_path,
-        clinical="patient_id\tage\nP1\t60\nP2\tinf\n",
+        clinical="patient_id\tage\tresponse\nP1\t60\t0\nP2\tinf\t1\n",
         table="patient_id\tx\nP1\t1\nP2\t1\n",
         params="setting:\n  binWidht: 25\n",
     )
@@ -47,11 +48,24 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_good_inputs_pass(tmp_path, repo_root):
     config = study(
         tmp_path,
-        clinical="patient_id\tage\nP1\t60\nP2\t70\n",
+        clinical="patient_id\tage\tresponse\nP1\t60\t0\nP2\t70\t1\n",
         table="patient_id\tx\nP1\t1\nP2\t2\n",
         params=(repo_root / "config" / "radiomics" / "ct_demo.yaml").read_text(encoding="utf-8"),
     )
     assert preflight.problems(config, radiomics=True) == []
+
+
+def test_an_endpoint_that_cannot_be_modelled_is_named(tmp_path):
+    config = study(tmp_path, clinical="", table="patient_id\tx\nP1\t1\nP2\t2\n", params="")
+    table = tmp_path / "clinical.tsv"
+    table.write_text("patient_id\tage\tresponse\nP1\t60\t0\nP2\t70\t0\n", encoding="utf-8")
+    with pytest.raises(InputError, match="endpoint 'response': endpoint column 'response' does"):
+        preflight.check(config, radiomics=False)
+    config["endpoints"] = {"os": {"event": "dead", "positive": 1, "time": "months"}}
+    table.write_text("patient_id\tage\tdead\tmonths\nP1\t60\t0\t5\nP2\t70\t0\t9\n")
+    with pytest.raises(InputError, match="endpoint 'os': no patient has the event") as info:
+        preflight.check(config, radiomics=False)
+    assert "endpoints.os.event" in str(info.value)
 
 
 def test_a_glance_at_every_patients_files_lists_the_bad_ones(tmp_path):

@@ -147,13 +147,16 @@ def read_clinical(path, id_column: str = "patient_id") -> pd.DataFrame:
     return table
 
 
-def check_clinical(spec: dict) -> None:
+def check_clinical(spec: dict, endpoints: dict | None = None) -> None:
     """Raise InputError for what the workflow's jobs would meet later in the clinical table
     of the config's ``clinical`` section: a wrong separator or id column, a repeated
-    patient, a listed column that is absent, a non-numeric or infinite numeric value."""
+    patient, a listed column that is absent, a non-numeric or infinite numeric value, and
+    for each of the config's ``endpoints`` an absent column, a single class, no event."""
     path = spec["table"]
     table = read_clinical(path, spec["id_column"])
     encode_clinical(table, spec["numeric"], spec["categorical"], path)
+    for name, endpoint in (endpoints or {}).items():
+        endpoint_columns(table, name, endpoint, path)
 
 
 def check_table(name: str, spec: dict) -> None:
@@ -344,10 +347,28 @@ def endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path=None) -> d
     """The cohort obs columns of endpoint ``name`` (config ``endpoints.<name>``): its
     labels (1/0; for a survival endpoint the event) and, for survival, the follow-up time
     (:func:`radiotx.survival.time_column`)."""
+    try:
+        return _endpoint_columns(table, name, spec, path)
+    except InputError as err:  # name the endpoint, not the placeholder
+        raise InputError(
+            f"endpoint '{name}': {err.problem}",
+            patient=err.patient,
+            path=err.path,
+            fix=err.fix.replace("endpoints.<name>", f"endpoints.{name}"),
+        ) from err
+
+
+def _endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path) -> dict:
     from radiotx import survival
 
     if "event" in spec:
         frame = survival.endpoint_labels(table, spec, path)
+        if not frame["event"].fillna(False).any():
+            raise InputError(
+                f"no patient has the event (column '{spec['event']}' = {spec['positive']!r})",
+                path=path,
+                fix="check endpoints.<name>.event and positive in config/config.yaml",
+            )
         return {
             name: frame["event"].astype("float64"),
             survival.time_column(name): frame["time"].astype("float64"),

@@ -19,7 +19,7 @@ def problems(config: dict, *, radiomics: bool) -> list[InputError]:
     checks = [(cohort.check_table, name, spec) for name, spec in config["tables"].items()]
     # the demo's clinical table is made by a job
     if "demo" not in config or Path(config["clinical"]["table"]).is_file():
-        checks.insert(0, (cohort.check_clinical, config["clinical"]))
+        checks.insert(0, (cohort.check_clinical, config["clinical"], config["endpoints"]))
     if radiomics:
         checks.append((radiomics_features.check_params, config["radiomics"]["params"]))
     found = []
