@@ -218,7 +218,8 @@ def write_study(workdir: Path, data: Path, params, cases=CASES) -> dict:
     """A study folder whose patient sheet lists the pyradiomics cases, extracted with ``params``.
 
     The config is the repository's with the demo cohort dropped; a two-column clinical table
-    (patient id and a dummy endpoint) satisfies the modelling part, which is never run here.
+    (patient id and a dummy endpoint, with a patient without images so that it has two
+    classes) satisfies the modelling part, which is never run here.
     """
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config.pop("demo", None)
@@ -235,8 +236,10 @@ def write_study(workdir: Path, data: Path, params, cases=CASES) -> dict:
     rows = [(case, *map(str, case_files(data, case)), "") for case in cases]
     sheet = pd.DataFrame(rows, columns=["patient_id", "image", "mask", "rnaseq"])
     sheet.to_csv(workdir / config["patients"], sep="\t", index=False)
+    # both classes even for one case (the endpoint is checked before any job)
+    patients = [*cases, "no-image"]
     clinical = pd.DataFrame(
-        {"patient_id": list(cases), "response": [i % 2 for i in range(len(cases))]}
+        {"patient_id": patients, "response": [i % 2 for i in range(len(patients))]}
     )
     clinical.to_csv(workdir / config["clinical"]["table"], sep="\t", index=False)
     return config
