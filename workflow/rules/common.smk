@@ -553,8 +553,32 @@ def fairness_outputs():
 
 
 def deliverables():
-    """Everything a complete run makes (the rest of the work tree is made on the way)."""
+    """What a complete run makes: every job's main output, so that one removed from work/
+    (by a failed job, or by hand) is made again before the next publication instead of
+    being taken for a removed intermediate file."""
+    per_pipeline = {"endpoint": ENDPOINTS, "pipeline": PIPELINES}
     return [
+        "<work>/cohort.h5mu",
+        "<work>/manifest.json",
+        *expand("<work>/splits/{endpoint}.tsv", endpoint=ENDPOINTS),
+        *expand(
+            "<work>/models/{endpoint}/{pipeline}/outer/r{repeat}f{fold}.json",
+            **per_pipeline,
+            repeat=REPEATS,
+            fold=OUTER_FOLDS,
+        ),
+        *expand("<work>/models/{endpoint}/{pipeline}/refit.joblib", **per_pipeline),
+        *model_files("metrics.json"),
+        *model_files("model.joblib"),
+        *expand(
+            "<work>/permutations/{endpoint}/{pipeline}/{index}.json",
+            **per_pipeline,
+            index=range(N_PERMUTATIONS),
+        ),
+        *permutation_files(),
+        *holdout_files(),
+        *expand("<work>/qa/radiomics/{patient}.json", patient=RADIOMICS_PATIENTS),
+        *expand("<work>/qa/rnaseq/{patient}.json", patient=RNASEQ_PATIENTS),
         *feature_files("radiomics"),
         *feature_files("rnaseq"),
         *feature_files("deep"),
