@@ -277,7 +277,8 @@ CASES = [
          ("P003", "P003_mask.nii.gz"), patient="P003", replace=True),
     Case("image: not an image",
          image_change("P003", "image", lambda p: p.write_bytes(gzip.compress(b"not an image"))),
-         ("P003", "P003_ct.nii.gz"), patient="P003", replace=True),
+         ("P003", "P003_ct.nii.gz", "every other patient goes on"), patient="P003",
+         replace=True),
 ]  # fmt: skip
 
 

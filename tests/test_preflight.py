@@ -69,28 +69,34 @@ def test_an_endpoint_that_cannot_be_modelled_is_named(tmp_path):
 
 
 def test_a_glance_at_every_patients_files_lists_the_bad_ones(tmp_path):
-    """Absent files and files named .gz that are not gzip are listed before any job; files
-    that a job makes and patients whose files no job reads are not looked at."""
+    """Absent files, files named .gz that are not gzip and unreadable headers are listed
+    before any job; files that a job makes and patients whose files no job reads are not
+    looked at."""
     import gzip
 
+    import numpy as np
     import pandas as pd
+    import SimpleITK as sitk
 
-    (tmp_path / "P1.nii.gz").write_bytes(gzip.compress(b"image"))
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 4, 4))), str(tmp_path / "P1.nii.gz"))
     (tmp_path / "P2.nii.gz").write_bytes(b"plain, named .gz")
+    (tmp_path / "P5.nii.gz").write_bytes(gzip.compress(b"gzip, but no image inside"))
     sheet = pd.DataFrame(
         {
-            "image": [str(tmp_path / f"P{i}.nii.gz") for i in (1, 2, 3, 4)],
-            "mask": [str(tmp_path / "P1.nii.gz")] * 4,
-            "rnaseq": ["", "", "", "gone.tsv"],
+            "image": [str(tmp_path / f"P{i}.nii.gz") for i in (1, 2, 3, 4, 5)],
+            "mask": [str(tmp_path / "P1.nii.gz")] * 5,
+            "rnaseq": ["", "", "", "gone.tsv", ""],
         },
-        index=["P1", "P2", "P3", "P4"],
+        index=["P1", "P2", "P3", "P4", "P5"],
     )
-    readers = {"image": ["P1", "P2", "P3"], "mask": ["P1", "P2", "P3"], "rnaseq": ["P4"]}
+    images = ["P1", "P2", "P3", "P5"]
+    readers = {"image": images, "mask": images, "rnaseq": ["P4"]}
     found = preflight.patient_files(sheet, readers, generated=[str(tmp_path / "P3.nii.gz")])
-    assert [(err.patient, err.problem) for err in found] == [
+    assert [(err.patient, err.problem.split(" (")[0]) for err in found] == [
         ("P2", "image is not gzip-compressed as its name says"),
         ("P4", "rnaseq file does not exist"),
+        ("P5", "image could not be read as an image"),
     ]
     text = preflight.warning(found)
-    assert "the files of 2 patient(s) have problems" in text and "every other patient" in text
+    assert "the files of 3 patient(s) have problems" in text and "every other patient" in text
     assert "Fix: correct the 'rnaseq' path of this patient in the patient sheet" in text

@@ -126,9 +126,13 @@ def labels_in(mask_path, *, patient: str | None = None) -> list[int]:
 # --- images -----------------------------------------------------------------------------
 
 
+_HEADERS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")  # one file, a header
+
+
 def file_problem(path, patient, what: str) -> InputError | None:
-    """What a glance finds wrong with a patient's file (absent; named .gz but not gzip),
-    without reading it: cheap enough to check every patient before any job."""
+    """What a glance finds wrong with a patient's file (absent; named .gz but not gzip; a
+    NIfTI, NRRD or MetaImage header that cannot be read), without reading its voxels:
+    cheap enough to check every patient before any job."""
     path = Path(path)
     if not path.exists():
         return InputError(
@@ -146,6 +150,18 @@ def file_problem(path, patient, what: str) -> InputError | None:
                     path=path,
                     fix="copy the file again from its source, or name it after its format",
                 )
+    if path.is_file() and path.name.lower().endswith(_HEADERS):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as err:
+            return InputError(
+                f"{what} could not be read as an image ({_last_line(err)})",
+                patient=patient,
+                path=path,
+                fix="provide a NIfTI, NRRD or MHA file, or a folder holding one DICOM series",
+            )
     return None
 
 
