@@ -129,10 +129,11 @@ def labels_in(mask_path, *, patient: str | None = None) -> list[int]:
 _HEADERS = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")  # one file, a header
 
 
-def file_problem(path, patient, what: str) -> InputError | None:
+def file_problem(path, patient, what: str, header: bool = True) -> InputError | None:
     """What a glance finds wrong with a patient's file (absent; named .gz but not gzip; a
     NIfTI, NRRD or MetaImage header that cannot be read), without reading its voxels:
-    cheap enough to check every patient before any job."""
+    cheap enough to check every patient before any job. ``header=False`` skips the header
+    for a caller that reads the whole image next."""
     path = Path(path)
     if not path.exists():
         return InputError(
@@ -150,7 +151,7 @@ def file_problem(path, patient, what: str) -> InputError | None:
                     path=path,
                     fix="copy the file again from its source, or name it after its format",
                 )
-    if path.is_file() and path.name.lower().endswith(_HEADERS):
+    if header and path.is_file() and path.name.lower().endswith(_HEADERS):
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
         try:
@@ -166,7 +167,7 @@ def file_problem(path, patient, what: str) -> InputError | None:
 
 
 def _read_file(path: Path, patient, what: str) -> sitk.Image:
-    problem = file_problem(path, patient, what)
+    problem = file_problem(path, patient, what, header=False)  # ReadImage reads it below
     if problem is not None:
         raise problem
     if path.name.lower().endswith(".gz"):
