@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_workflow import REPO, snakemake
 
-from radiotx import manifest, reproduce, track
+from radiotx import manifest, reproduce, track, tracking
 
 # ------------------------------------------------------------------ without the workflow
 
@@ -131,7 +131,7 @@ def test_a_second_run_with_other_parallelism_gives_identical_results(original, r
 def test_the_rerun_matches_the_metrics_logged_to_mlflow(original, reproduced):
     last = json.loads((original / "results" / "mlflow" / "last_run.json").read_text())
     recorded, logged = track.study_record(
-        last["parent_run_id"], track.default_tracking_uri(original / "results")
+        last["parent_run_id"], tracking.default_tracking_uri(original / "results")
     )
     # the logged manifest names its inputs by pseudonyms; the study's key names them again
     sheet = pd.read_csv(original / "config" / "patients.tsv", sep="\t", dtype=str)

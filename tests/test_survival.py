@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radiotx import cohort as cohort_module
-from radiotx import experiment, splits, survival
+from radiotx import experiment, followup, splits, survival
 from radiotx.errors import InputError
 
 pytest.importorskip("sksurv")
@@ -38,11 +38,11 @@ def test_labels_from_a_clinical_table():
         },
         index=["A", "B", "C", "D"],
     )
-    out = survival.labels(table, "Time", "Survival Status", "Dead")
+    out = followup.labels(table, "Time", "Survival Status", "Dead")
     assert out.loc["A", "event"] and not out.loc["B", "event"] and out.loc["A", "time"] == 120
     assert out.loc[["C", "D"]].isna().all(axis=None)
     with pytest.raises(InputError, match="'Days'"):
-        survival.labels(table, "Days", "Survival Status", "Dead")
+        followup.labels(table, "Days", "Survival Status", "Dead")
 
 
 def test_cox_score_ranks_the_prognostic_features_first():
@@ -57,7 +57,7 @@ def study(signal=True, seed=0, holdout=0.0, repeats=1):
     X, y = cohort(signal=signal, seed=seed)
     features = X.set_axis([c.split(":", 1)[1] for c in X.columns], axis=1)
     events = pd.Series(y["event"].astype(float), index=X.index)
-    obs = {survival.time_column("os"): pd.Series(y["time"], index=X.index)}
+    obs = {followup.time_column("os"): pd.Series(y["time"], index=X.index)}
     mdata = cohort_module.build({"a": features}, {"os": events}, obs)
     table = splits.make_splits(events, n_splits=3, repeats=repeats, holdout=holdout, seed=seed)
     return mdata, table
@@ -147,7 +147,7 @@ def test_follow_up_time_from_dates():
     )
     spec = {"event": "status", "positive": "Dead", "start": "ct",
             "end": ["death", "last_seen"], "missing": ["not collected"]}  # fmt: skip
-    out = survival.endpoint_labels(table, spec)
+    out = followup.endpoint_labels(table, spec)
     assert out.loc["A"].tolist() == [30.0, True] and out.loc["B"].tolist() == [10.0, False]
     assert out.loc["C", "time"] == 1 and out.loc["D"].isna().all()
 

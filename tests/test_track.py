@@ -16,7 +16,7 @@ import sklearn
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sklearn.linear_model import LogisticRegression
 
-from radiotx import final, manifest, pseudonyms, track
+from radiotx import final, manifest, pseudonyms, track, tracking
 from radiotx.report import METRICS, plot_roc
 
 MODELS = [
@@ -94,7 +94,7 @@ def study(tmp_path_factory):
     image = root / "images" / "P07_ct.nii.gz"  # an input whose path names a patient
     image.parent.mkdir()
     image.write_bytes(b"not really an image")
-    uri = track.default_tracking_uri(root)
+    uri = tracking.default_tracking_uri(root)
     config = {"study": "demo-study", "cv": {"outer_folds": 3}}
     study_manifest = manifest.build(config, [root / "summary.md", image], Path(__file__).parent)
     info = track.log_study(
@@ -120,7 +120,7 @@ def _children(runs, parent_id):
 
 
 def test_default_tracking_uri(tmp_path):
-    uri = track.default_tracking_uri(tmp_path / "results")
+    uri = tracking.default_tracking_uri(tmp_path / "results")
     assert uri == f"sqlite:///{(tmp_path / 'results').resolve()}/mlflow.db"
 
 
@@ -281,10 +281,10 @@ def test_pseudonym_key_is_made_once_and_private(tmp_path):
 
 def test_tracking_uri_from_config_then_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
-    assert track.tracking_uri("http://config:5000", tmp_path) == "http://config:5000"
-    assert track.tracking_uri("", tmp_path) == "http://tracking.example:5000"
+    assert tracking.tracking_uri("http://config:5000", tmp_path) == "http://config:5000"
+    assert tracking.tracking_uri("", tmp_path) == "http://tracking.example:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert track.tracking_uri("", tmp_path) == track.default_tracking_uri(tmp_path)
+    assert tracking.tracking_uri("", tmp_path) == tracking.default_tracking_uri(tmp_path)
 
 
 def test_artifacts_stay_next_to_database(study):
@@ -326,7 +326,7 @@ def test_a_study_is_logged_to_a_remote_tracking_server(study, tmp_path):
 
     backend = f"sqlite:///{tmp_path / 'server.db'}"
     with mlflow_server(backend, tmp_path) as url:
-        track.check_reachable(url)  # answers its health check
+        tracking.check_reachable(url)  # answers its health check
         info = track.log_study(url, "remote-study", study["dirs"][:1], run_name="remote")
         client = mlflow.MlflowClient(url)
         run = client.get_run(info["child_run_ids"]["radiomics/logreg"])
@@ -336,7 +336,7 @@ def test_a_study_is_logged_to_a_remote_tracking_server(study, tmp_path):
         assert "predictions.tsv" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert list((tmp_path / "served-artifacts").rglob("predictions.tsv"))
     with pytest.raises(ConnectionError, match=r"unreachable.*Fix: start it"):
-        track.check_reachable(url, timeout=2)  # the server is gone
+        tracking.check_reachable(url, timeout=2)  # the server is gone
 
 
 def test_final_models_are_mlflow_models_with_a_signature(study):

@@ -88,11 +88,11 @@ def _reproduce(args) -> int:
         return 2
     logged = None
     if re.fullmatch(r"[0-9a-f]{32}", args.source) and not Path(args.source).exists():
-        from radiotx import track
+        from radiotx import track, tracking
 
         study_dir = Path(args.study_dir or ".")
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-        uri = uri or track.default_tracking_uri(study_dir / "results")
+        uri = uri or tracking.default_tracking_uri(study_dir / "results")
         recorded, logged = track.study_record(args.source, uri)
         try:
             recorded = reproduce.named_inputs(recorded, study_dir)

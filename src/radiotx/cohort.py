@@ -7,16 +7,20 @@ labels in ``obs`` and an explicit availability mask (``obs['has_<modality>']``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
-import mudata as md
 import numpy as np
 import pandas as pd
 
 from radiotx.errors import InputError
 from radiotx.features import separator
+
+if TYPE_CHECKING:
+    import anndata as ad
+    import mudata as md
 
 SHEET_COLUMNS = ("patient_id", "image", "mask", "rnaseq")
 PATIENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # as workflow/schemas/patients.schema.yaml
@@ -25,7 +29,15 @@ MISSING_STRINGS = (
     "", "na", "n/a", "nan", "none", "not collected", "not recorded in database", "unknown",
 )  # fmt: skip
 
-md.set_options(pull_on_update=False)
+
+@functools.cache
+def _mudata():
+    """mudata, imported when a cohort is built or read: the workflow's start reads the
+    sheet and the clinical table through this module and needs neither."""
+    import mudata
+
+    mudata.set_options(pull_on_update=False)
+    return mudata
 
 
 def read_sheet(path) -> pd.DataFrame:
@@ -346,7 +358,7 @@ def endpoint_labels(table: pd.DataFrame, column: str, positive, path=None, missi
 def endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path=None) -> dict:
     """The cohort obs columns of endpoint ``name`` (config ``endpoints.<name>``): its
     labels (1/0; for a survival endpoint the event) and, for survival, the follow-up time
-    (:func:`radiotx.survival.time_column`)."""
+    (:func:`radiotx.followup.time_column`)."""
     try:
         return _endpoint_columns(table, name, spec, path)
     except InputError as err:  # name the endpoint, not the placeholder
@@ -359,10 +371,10 @@ def endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path=None) -> d
 
 
 def _endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path) -> dict:
-    from radiotx import survival
+    from radiotx import followup
 
     if "event" in spec:
-        frame = survival.endpoint_labels(table, spec, path)
+        frame = followup.endpoint_labels(table, spec, path)
         if not frame["event"].fillna(False).any():
             raise InputError(
                 f"no patient has the event (column '{spec['event']}' = {spec['positive']!r})",
@@ -371,7 +383,7 @@ def _endpoint_columns(table: pd.DataFrame, name: str, spec: dict, path) -> dict:
             )
         return {
             name: frame["event"].astype("float64"),
-            survival.time_column(name): frame["time"].astype("float64"),
+            followup.time_column(name): frame["time"].astype("float64"),
         }
     if spec.get("positive") is None:  # multiclass: codes, and the class of each patient
         codes, classes = class_labels(table, spec["column"], path, spec.get("missing", ()))
@@ -412,8 +424,10 @@ def _is_number(value) -> bool:
 
 def modality(features: pd.DataFrame, name: str) -> ad.AnnData:
     """One modality as AnnData (patients x features)."""
+    import anndata
+
     features = features.sort_index()
-    return ad.AnnData(
+    return anndata.AnnData(
         X=features.to_numpy(dtype="float64"),
         # one index name for every modality: MuData cannot join differently named ones
         obs=pd.DataFrame(index=features.index.astype(str).rename(None)),
@@ -443,7 +457,7 @@ def build(
     The cohort is the union of patients that have at least one modality; each modality's
     AnnData holds only the patients that have it.
     """
-    mdata = md.MuData({name: modality(table, name) for name, table in modalities.items()})
+    mdata = _mudata().MuData({name: modality(table, name) for name, table in modalities.items()})
     patients = sorted(mdata.obs_names)
     mdata = mdata[patients].copy()
     for name in modalities:
@@ -475,4 +489,4 @@ def write(mdata: md.MuData, path) -> None:
 
 
 def read(path) -> md.MuData:
-    return md.read_h5mu(str(path))
+    return _mudata().read_h5mu(str(path))

@@ -22,6 +22,7 @@ from radiotx import (
     cohort,
     evaluate,
     final,
+    followup,
     fusion,
     models,
     permutation,
@@ -333,7 +334,7 @@ def procedure(
     if settings.complete_cases:
         complete = np.logical_and.reduce([fusion.present(X, cols) for cols in blocks.values()])
         X, y = X.loc[complete], y.loc[complete]
-    time_column = survival.time_column(endpoint)
+    time_column = followup.time_column(endpoint)
     if time_column in mdata.obs:
         meta = {"endpoint": endpoint, "pipeline": pipeline, "kind": SURVIVAL}
         meta["modalities"] = list(modalities)
@@ -421,7 +422,7 @@ def procedure(
 def _survival_procedure(mdata, X, events, blocks, folds, settings, names, meta) -> Procedure:
     """The procedure of a survival endpoint: no balancing (censored data have no classes),
     Cox-score selection and the survival models, tuned by C-index."""
-    times = mdata.obs[survival.time_column(meta["endpoint"])]
+    times = mdata.obs[followup.time_column(meta["endpoint"])]
     keep = times.reindex(X.index).notna().to_numpy()
     X, events = X.loc[keep], events.loc[keep]
     target = pd.DataFrame({"time": times.loc[X.index].astype(float), "event": events})
@@ -470,7 +471,7 @@ def score_holdout(
     can score): metrics with patient-bootstrap CIs, and the predictions. The hold-out
     patients took no part in the outer CV nor in fitting ``model``."""
     X, y, _ = design_matrix(mdata, modalities, endpoint, splits.holdout_patients(folds))
-    time_column = survival.time_column(endpoint)
+    time_column = followup.time_column(endpoint)
     if time_column in mdata.obs:
         X = X.loc[mdata.obs[time_column].reindex(X.index).notna().to_numpy()]
         predictions = pd.DataFrame(

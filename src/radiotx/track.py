@@ -14,8 +14,6 @@ import re
 import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from mlflow.utils.validation import (
 
 from radiotx.pseudonyms import pseudonyms, shareable_manifest
 from radiotx.report import METRICS, headline_models, load_metrics
+from radiotx.tracking import SQLITE
 
 REQUIRED_FILES = ("metrics.json", "predictions.tsv", "selected_features.tsv")
 # logged as they are; predictions.tsv with pseudonyms when asked, model.joblib as an MLflow model
@@ -46,14 +45,8 @@ SHAP = "shap"  # a model's SHAP explanations; patients.tsv names patients (pseud
 IMAGE_ATTRIBUTIONS = "attributions.tsv"  # per-patient image attributions (pseudonymised)
 SHAP_PATIENTS = "patients.tsv"
 ARTIFACT_DIR = "mlartifacts"
-_SQLITE = "sqlite:///"
 # MLflow logs table creation and schema migrations at INFO on every fresh database.
 _NOISY_LOGGERS = ("mlflow.store.db.utils", "alembic")
-
-
-def default_tracking_uri(results_dir: str | Path) -> str:
-    """``sqlite:///<abs results_dir>/mlflow.db``."""
-    return _SQLITE + (Path(results_dir).resolve() / "mlflow.db").as_posix()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,9 +120,9 @@ def _log_path(client: MlflowClient, run_id: str, path: Path) -> None:
 
 def _artifact_location(tracking_uri: str) -> str | None:
     """``mlartifacts/`` beside a SQLite database; None lets a remote server decide."""
-    if not tracking_uri.startswith(_SQLITE):
+    if not tracking_uri.startswith(SQLITE):
         return None
-    db = Path(tracking_uri[len(_SQLITE) :]).resolve()
+    db = Path(tracking_uri[len(SQLITE) :]).resolve()
     # SQLite creates the file but not its folder.
     db.parent.mkdir(parents=True, exist_ok=True)
     return (db.parent / ARTIFACT_DIR).as_uri()
@@ -460,33 +453,6 @@ def _log_manifest(client: MlflowClient, run_id: str, manifest: dict, key: str | 
         path = Path(scratch) / "manifest.json"
         path.write_text(json.dumps(shared, indent=2, sort_keys=True), encoding="utf-8")
         client.log_artifact(run_id, str(path))
-
-
-def tracking_uri(configured: str, results_dir) -> str:
-    """The config's tracking URI, else ``MLFLOW_TRACKING_URI``, else a SQLite store in
-    ``results_dir``."""
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results_dir)
-
-
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Raise ConnectionError, with the fix, when ``uri`` names an MLflow server (http or
-    https) that does not answer its health check within ``timeout`` seconds: the workflow
-    then stops at its start instead of after hours of modelling."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as answer:
-            if answer.status == 200:
-                return
-            reason = f"HTTP {answer.status}"
-    except (urllib.error.URLError, OSError) as err:
-        reason = str(getattr(err, "reason", err))
-    raise ConnectionError(
-        f"the MLflow tracking server {uri} is unreachable ({reason}). Fix: start it "
-        "(mlflow server --host <host> --port <port>), correct mlflow.tracking_uri in the "
-        "config or MLFLOW_TRACKING_URI, or leave both empty for a local SQLite store at "
-        "results/mlflow.db"
-    )
 
 
 def manifest_tags(manifest: dict) -> dict[str, str]:

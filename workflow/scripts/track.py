@@ -4,14 +4,14 @@ per outer fold nested in each."""
 import json
 from pathlib import Path
 
-from radiotx import logs, manifest, pseudonyms, track
+from radiotx import logs, manifest, pseudonyms, track, tracking
 
 logs.to_file(snakemake.log[0])
 p = snakemake.params
 study = manifest.read(snakemake.input.manifest)
 key = pseudonyms.study_key(pseudonyms.KEY_PATH) if p.pseudonymise else None
 result = track.log_study(
-    track.tracking_uri(p.tracking_uri, "results"),
+    tracking.tracking_uri(p.tracking_uri, "results"),
     p.study,
     [Path(path).parent for path in snakemake.input.models],
     run_name=p.study,
