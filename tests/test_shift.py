@@ -157,3 +157,32 @@ def test_wide_features_fit_the_same_classifier_in_the_span_of_the_training_rows(
     )
     # narrow data pass through unchanged
     np.testing.assert_array_equal(shift.RowSpan().fit(X[:, :10]).transform(X[:5, :10]), X[:5, :10])
+
+
+@pytest.mark.parametrize(
+    "n_features, missing", [(30, 0.0), (30, 0.1), (400, 0.0)], ids=["narrow", "missing", "wide"]
+)
+def test_numeric_classifier_test_equals_scikit_learns_permutation_test(n_features, missing):
+    """The all-numeric path runs its own loop for speed: it must give scikit-learn's
+    permutation_test_score of the same pipeline, number for number."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, permutation_test_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame(rng.normal(size=(60, n_features)), index=[f"P{i:02d}" for i in range(60)])
+    group = pd.Series(rng.random(60) < 0.4, index=X.index)
+    X.iloc[:, 0] += 0.8 * group  # some shift, so that the AUC is not just noise
+    X = X.mask(rng.random(X.shape) < missing)
+    result = shift.classifier_test(X, group, n_permutations=19, seed=5)
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+        shift.RowSpan(), LogisticRegression(C=0.1, max_iter=1000),
+    )  # fmt: skip
+    auc, _, p_value = permutation_test_score(
+        pipeline, X.to_numpy(), group.astype(int), scoring="roc_auc", n_permutations=19,
+        cv=StratifiedKFold(5, shuffle=True, random_state=5), random_state=5,
+    )  # fmt: skip
+    assert (result["auc"], result["p_value"]) == (auc, p_value)

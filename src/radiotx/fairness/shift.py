@@ -27,9 +27,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, permutation_test_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from radiotx.errors import InputError
@@ -181,30 +183,24 @@ def classifier_test(
     data = data.set_axis([f"f{i}" for i in range(data.shape[1])], axis=1)
     numeric = [c for c in data.columns if _is_numeric(data[c])]
     categorical = [c for c in data.columns if c not in numeric]
+    cv = StratifiedKFold(n_splits=min(folds, n_a, n_b), shuffle=True, random_state=seed)
+    if not categorical:  # all numeric (radiomics, expression): see _numeric_permutation_test
+        auc, p_value = _numeric_permutation_test(
+            data.astype(float).to_numpy(), np.asarray(in_a, dtype=int), cv, n_permutations, seed
+        )
+        return _classifier_result(auc, p_value, n_permutations, n_a, n_b, X.shape[1])
+    # Cast to str so that NaN becomes a level and mixed-type columns encode cleanly.
+    data[categorical] = data[categorical].astype(str)
     numeric_steps = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
     )
-    if categorical:
-        # Cast to str so that NaN becomes a level and mixed-type columns encode cleanly.
-        data[categorical] = data[categorical].astype(str)
-        preprocess = ColumnTransformer(
-            [
-                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-                ("numeric", numeric_steps, numeric),
-            ]
-        )
-    else:
-        # All numeric (radiomics, expression): a float array skips pandas' per-column
-        # checks in each of the (permutations + 1) x folds fits, about 3x faster; wide
-        # blocks (voxels, genes) are fitted in the span of the training rows. (A one-hot
-        # encoded table can be sparse and is narrow: it goes as it is.)
-        preprocess = make_pipeline(numeric_steps, RowSpan())
-        data = data.astype(float).to_numpy()
-    # Regularised: features may outnumber patients, and an overfit model would call noise shift.
-    model = Pipeline(
-        [("preprocess", preprocess), ("classify", LogisticRegression(C=0.1, max_iter=1000))]
+    preprocess = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ("numeric", numeric_steps, numeric),
+        ]
     )
-    cv = StratifiedKFold(n_splits=min(folds, n_a, n_b), shuffle=True, random_state=seed)
+    model = Pipeline([("preprocess", preprocess), ("classify", _classifier())])
     auc, _, p_value = permutation_test_score(
         model,
         data,
@@ -215,14 +211,52 @@ def classifier_test(
         n_jobs=1,
         random_state=seed,
     )
+    return _classifier_result(auc, p_value, n_permutations, n_a, n_b, X.shape[1])
+
+
+def _classifier() -> LogisticRegression:
+    # Regularised: features may outnumber patients, and an overfit model would call noise shift.
+    return LogisticRegression(C=0.1, max_iter=1000)
+
+
+def _classifier_result(auc, p_value, n_permutations, n_a, n_b, n_features) -> dict:
     return {
         "auc": float(auc),
         "p_value": float(p_value),
         "n_permutations": int(n_permutations),
         "n_a": n_a,
         "n_b": n_b,
-        "n_features": int(X.shape[1]),
+        "n_features": int(n_features),
     }
+
+
+def _numeric_permutation_test(X, y, cv, n_permutations: int, seed: int) -> tuple[float, float]:
+    """scikit-learn's ``permutation_test_score`` of the pipeline median imputation ->
+    scaling -> :class:`RowSpan` -> logistic regression with ROC AUC, step for step (the
+    same splits, permutations, fits and scores, so the same numbers), without the
+    pipeline, scorer and validation machinery around each of its (permutations + 1) x
+    folds fits, which cost three times the fits on a cohort's few patients. The
+    imputation is left out where no value is missing (it would change nothing); wide
+    blocks (voxels, genes) are fitted in the span of the training rows."""
+    missing = bool(np.isnan(X).any())
+    rng = check_random_state(seed)
+
+    def cv_auc(labels: np.ndarray) -> float:
+        scores = []
+        for train, test in cv.split(X, labels):
+            X_train, X_test = X[train], X[test]
+            if missing:
+                imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+                X_train, X_test = imputer.fit_transform(X_train), imputer.transform(X_test)
+            for step in (StandardScaler(), RowSpan()):
+                X_train, X_test = step.fit_transform(X_train), step.transform(X_test)
+            model = _classifier().fit(X_train, labels[train])
+            scores.append(roc_auc_score(labels[test], model.decision_function(X_test)))
+        return float(np.mean(scores))
+
+    observed = cv_auc(y)
+    null = np.array([cv_auc(y[rng.permutation(len(y))]) for _ in range(n_permutations)])
+    return observed, (np.sum(null >= observed) + 1.0) / (n_permutations + 1)
 
 
 def compare(
