@@ -4,12 +4,17 @@ Every extractor here works on a single patient and uses no cohort statistics, so
 before the data are split without leaking information between patients.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from radiotx.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def separator(path) -> str:
@@ -25,6 +30,8 @@ def write_row(features: pd.Series, patient_id: str, path) -> None:
     (``patient_id``, ``feature``, ``value``), in the features' order. Long rather than one
     wide row because parquet pays per column: a 20,000-gene wide row takes about 2 s to
     write and 1 s to read, the long table a few hundredths."""
+    import pandas as pd
+
     frame = pd.DataFrame(
         {
             "patient_id": patient_id,
@@ -39,12 +46,16 @@ def write_row(features: pd.Series, patient_id: str, path) -> None:
 def write_none(path) -> None:
     """Write an empty table: the patient has no features of this modality (e.g. the sample
     was excluded by QC). The file still exists, so the workflow knows the job ran."""
+    import pandas as pd
+
     write_row(pd.Series(dtype="float64"), "", path)
 
 
 def read_rows(paths) -> pd.DataFrame:
     """Stack per-patient feature files into one patient-by-feature table, features in the
     order they first appear (empty tables, of patients without features, add no row)."""
+    import pandas as pd
+
     patients, features, values = [], [], []
     for path in paths:
         long = pd.read_parquet(path)

@@ -11,13 +11,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 from radiotx import imaging
 from radiotx.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABEL_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -215,6 +218,8 @@ def raise_if_failed(entry: dict) -> None:
 
 def table(paths) -> pd.DataFrame:
     """The cohort QA table from per-patient QA records (JSON files)."""
+    import pandas as pd
+
     rows = []
     for path in paths:
         with open(path, encoding="utf-8") as handle:
