@@ -100,13 +100,14 @@ def original(small_study):
 
 @pytest.fixture(scope="module")
 def reproduced(original, tmp_path_factory):
-    """`radiotx reproduce` of the original's manifest with 1 core, as the README shows it:
-    relative paths, a new directory `rerun`."""
+    """`radiotx reproduce` of the original's manifest as the README shows it: relative
+    paths, a new directory `rerun`, 4 cores (the original ran with 2, so the jobs interleave
+    differently)."""
     here = tmp_path_factory.mktemp("reproduced")
     command = [
         str(Path(sys.executable).parent / "radiotx"), "reproduce",
         os.path.relpath(original / "results" / "manifest.json", here), "--workdir", "rerun",
-        "--cores", "1",
+        "--cores", "4",
     ]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, cwd=here)
     return {"dir": here / "rerun", "run": run}
