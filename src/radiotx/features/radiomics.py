@@ -26,13 +26,15 @@ def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.S
 
     ``params`` is a pyradiomics parameter file or the same content as a dict. Returns the
     features with pyradiomics' stable names (``original_glcm_Contrast``); the
-    ``diagnostics_*`` entries are dropped because they describe the run, not the tumour.
-    Raises ``ValueError``/``RuntimeError`` from pyradiomics unchanged.
+    ``diagnostics_*`` entries are not computed (``additionalInfo`` off, whatever the file
+    says): they describe the run, not the tumour, and their image and mask hashes cost a
+    large CT a second. Raises ``ValueError``/``RuntimeError`` from pyradiomics unchanged.
     """
     from radiomics import featureextractor
 
     source = dict(params) if isinstance(params, dict) else str(params)
     extractor = featureextractor.RadiomicsFeatureExtractor(source)
+    extractor.settings["additionalInfo"] = False
     result = extractor.execute(image, mask, label=label)
     features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
     return pd.Series(features, dtype="float64")
