@@ -10,7 +10,7 @@ patient = snakemake.wildcards.patient
 with open(snakemake.input.qa, encoding="utf-8") as handle:
     entry = json.load(handle)
 qa.raise_if_failed(entry)
-features = radiomics.extract(
+features = radiomics.extract_values(
     entry["image"],
     entry["mask"],
     snakemake.input.params,

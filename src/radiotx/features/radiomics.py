@@ -10,12 +10,15 @@ import difflib
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import SimpleITK as sitk
 
 from radiotx.errors import InputError
 from radiotx.features import qa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # pyradiomics logs every filter at INFO level; a cohort of patients makes that unreadable.
 logging.getLogger("radiomics").setLevel(logging.WARNING)
@@ -30,14 +33,20 @@ def compute(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> pd.S
     says): they describe the run, not the tumour, and their image and mask hashes cost a
     large CT a second. Raises ``ValueError``/``RuntimeError`` from pyradiomics unchanged.
     """
+    import pandas as pd
+
+    return pd.Series(features(image, mask, params, label), dtype="float64")
+
+
+def features(image: sitk.Image, mask: sitk.Image, params, label: int = 1) -> dict[str, float]:
+    """:func:`compute` as a dict (no pandas: a patient's job stays light)."""
     from radiomics import featureextractor
 
     source = dict(params) if isinstance(params, dict) else str(params)
     extractor = featureextractor.RadiomicsFeatureExtractor(source)
     extractor.settings["additionalInfo"] = False
     result = extractor.execute(image, mask, label=label)
-    features = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
-    return pd.Series(features, dtype="float64")
+    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
 
 
 def check_params(path) -> None:
@@ -94,10 +103,25 @@ def extract(
     settings: qa.Settings | None = None,
 ) -> pd.Series:
     """Read, check (see :mod:`radiotx.features.qa`) and extract one patient's features."""
+    import pandas as pd
+
+    values = extract_values(image_path, mask_path, params_path, patient_id, label, settings)
+    return pd.Series(values, dtype="float64")
+
+
+def extract_values(
+    image_path,
+    mask_path,
+    params_path,
+    patient_id: str,
+    label: int = 1,
+    settings: qa.Settings | None = None,
+) -> dict[str, float]:
+    """:func:`extract` as a dict (no pandas: a patient's job stays light)."""
     settings = settings or qa.Settings(label=label)
     image, mask, _ = qa.load(image_path, mask_path, patient_id, settings)
     try:
-        return compute(image, mask, params_path, label=1)
+        return features(image, mask, params_path, label=1)
     except (ValueError, RuntimeError) as err:
         raise InputError(
             f"pyradiomics failed: {err}",
