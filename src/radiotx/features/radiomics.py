@@ -94,19 +94,11 @@ def _schema_problem(message: str, schema_path: Path) -> str:
     return "; ".join(found)
 
 
-def extract(
-    image_path,
-    mask_path,
-    params_path,
-    patient_id: str,
-    label: int = 1,
-    settings: qa.Settings | None = None,
-) -> pd.Series:
-    """Read, check (see :mod:`radiotx.features.qa`) and extract one patient's features."""
+def extract(*args, **kwargs) -> pd.Series:
+    """:func:`extract_values` as a Series."""
     import pandas as pd
 
-    values = extract_values(image_path, mask_path, params_path, patient_id, label, settings)
-    return pd.Series(values, dtype="float64")
+    return pd.Series(extract_values(*args, **kwargs), dtype="float64")
 
 
 def extract_values(
@@ -117,7 +109,8 @@ def extract_values(
     label: int = 1,
     settings: qa.Settings | None = None,
 ) -> dict[str, float]:
-    """:func:`extract` as a dict (no pandas: a patient's job stays light)."""
+    """Read, check (see :mod:`radiotx.features.qa`) and extract one patient's features, as a
+    dict (no pandas: a patient's job stays light)."""
     settings = settings or qa.Settings(label=label)
     image, mask, _ = qa.load(image_path, mask_path, patient_id, settings)
     try:
