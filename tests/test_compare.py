@@ -119,3 +119,49 @@ def test_auc_by_availability_pattern_and_figure(tmp_path):
     )
     compare.plot_strategies(metrics, tmp_path / "strategies.png")
     assert (tmp_path / "strategies.png").stat().st_size > 5000
+
+
+def fold_records(values, n_test=20, n_train=80, metric="roc_auc"):
+    return [
+        {"repeat": r, "fold": f, metric: v, "n_test": n_test, "n_train": n_train}
+        for (r, f), v in values.items()
+    ]
+
+
+def test_selection_cost_pairs_the_folds_and_gives_the_corrected_t_interval():
+    keys = [(r, f) for r in range(2) for f in range(5)]
+    rng = np.random.default_rng(3)
+    chosen = dict(zip(keys, 0.7 + rng.normal(0, 0.05, 10), strict=True))
+    fixed = dict(zip(keys, 0.75 + rng.normal(0, 0.05, 10), strict=True))
+    fixed[(0, 9)] = 0.99  # a fold the selected model lacks is not paired
+    metrics = [
+        {"endpoint": "e", "pipeline": "p", "classifier": "selected", "folds": fold_records(chosen)},
+        {"endpoint": "e", "pipeline": "p", "classifier": "svm", "folds": fold_records(fixed)},
+        {"endpoint": "e", "pipeline": "q", "classifier": "svm", "folds": fold_records(fixed)},
+    ]
+    table = compare.selection_cost(metrics)
+    assert len(table) == 1  # pipeline q has no selected model
+    row = table.iloc[0]
+    diff = [chosen[k] - fixed[k] for k in keys]
+    assert (row.candidate, row.folds, row.metric) == ("svm", 10, "roc_auc")
+    assert row.cost == pytest.approx(np.mean(diff))
+    assert row.selected == pytest.approx(np.mean(list(chosen.values())))
+    assert [row.ci_low, row.ci_high] == pytest.approx(
+        evaluate.corrected_t_ci(diff, 20, 80, bounds=(-1, 1))
+    )
+    assert row.t_p == pytest.approx(compare.corrected_t_test(diff, 20, 80))
+    assert row.ci_low < row.cost < row.ci_high
+    markdown = compare.selection_cost_markdown(table)
+    assert "Cost of model selection" in markdown and "| p | svm | 10 |" in markdown
+
+
+def test_selection_cost_of_a_survival_endpoint_uses_the_c_index():
+    keys = [(0, f) for f in range(4)]
+    metrics = [
+        {"endpoint": "os", "pipeline": "p", "classifier": name, "primary_metric": "c_index",
+         "folds": fold_records(dict(zip(keys, values, strict=True)), metric="c_index")}
+        for name, values in [("selected", [0.6, 0.62, 0.58, 0.61]), ("rsf", [0.6] * 4)]
+    ]  # fmt: skip
+    row = compare.selection_cost(metrics).iloc[0]
+    assert row.metric == "c_index" and row.cost == pytest.approx(0.0025)
+    assert "C-index" in compare.selection_cost_markdown(compare.selection_cost(metrics))

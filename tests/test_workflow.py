@@ -205,6 +205,31 @@ def test_fusion_strategies_are_compared_with_the_single_modalities(study):
     assert (base / "strategies.png").stat().st_size > 10_000
 
 
+def test_the_cost_of_model_selection_is_reported_and_logged(study):
+    cost = pd.read_csv(study["dir"] / "results/selection_cost.tsv", sep="\t")
+    fusion = cost[(cost["endpoint"] == "response") & (cost["pipeline"] == "fusion")]
+    assert set(fusion["candidate"]) == {"early", "late", "stacking", "mkl", "single"}
+    summary = pd.read_csv(study["dir"] / "results/summary.tsv", sep="\t")
+    summary = summary.set_index(["endpoint", "pipeline", "classifier"])
+    for row in cost.itertuples():
+        assert row.folds == 4 and row.ci_low <= row.cost <= row.ci_high
+        fixed = summary.loc[(row.endpoint, row.pipeline, row.candidate)]
+        metric = "roc_auc" if row.metric == "roc_auc" else "c_index"
+        assert row.fixed == pytest.approx(fixed[f"{metric}_mean"])
+    with_selected = summary.xs("selected", level="classifier").index.get_level_values("endpoint")
+    assert set(cost["endpoint"]) == set(with_selected)
+    markdown = (study["dir"] / "results/summary.md").read_text(encoding="utf-8")
+    assert markdown.count("### Cost of model selection") == cost["endpoint"].nunique()
+    client = mlflow.MlflowClient(f"sqlite:///{study['dir'] / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(study["config"]["study"])
+    (run,) = client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'response/fusion/selected'"
+    )
+    assert run.data.metrics["selection_cost_vs_late"] == pytest.approx(
+        fusion.set_index("candidate").loc["late", "cost"]
+    )
+
+
 def test_folds_are_shared_by_every_model(study):
     folds = pd.read_csv(study["dir"] / "results/splits/response.tsv", sep="\t")
     fold_of = dict(zip(folds["patient_id"], folds["fold"], strict=True))

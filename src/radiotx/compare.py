@@ -235,3 +235,89 @@ def model_table(metrics: list[dict], fused: set[str]) -> pd.DataFrame:
             for m in metrics
         ]
     )
+
+
+SELECTION_COLUMNS = [
+    "endpoint", "pipeline", "candidate", "metric", "folds", "selected", "fixed", "cost",
+    "ci_low", "ci_high", "t_p",
+]  # fmt: skip
+
+
+def selection_cost(metrics: list[dict], selected: str = "selected") -> pd.DataFrame:
+    """What the inner CV's choice cost or gained: per endpoint and pipeline, the
+    ``selected`` model (whose inner CV also chooses the classifier or fusion strategy)
+    against each fixed candidate of the same pipeline, scored on the same outer folds.
+
+    ``cost`` is the mean over outer folds (every repeat) of the paired difference of the
+    primary metric (ROC AUC, or the C-index for survival), selected minus fixed: negative
+    when choosing among the candidates did worse than fixing this one in advance. Its 95 %
+    CI and p-value are the corrected resampled t-test's (Nadeau & Bengio 2003), since the
+    folds share training patients. ``selected`` and ``fixed`` are the two fold means.
+    ``metrics`` are the models' metrics.json contents (:func:`radiotx.report.load_metrics`).
+    """
+    by_model = {(m["endpoint"], m["pipeline"], m["classifier"]): m for m in metrics}
+    rows = []
+    for (endpoint, pipeline, model), chosen in by_model.items():
+        if model != selected:
+            continue
+        metric = chosen.get("primary_metric", "roc_auc")
+        own = _per_fold(chosen, metric)
+        for (e, p, candidate), fixed in sorted(by_model.items()):
+            if (e, p) != (endpoint, pipeline) or candidate == selected:
+                continue
+            theirs = _per_fold(fixed, metric)
+            folds = sorted(set(own) & set(theirs))
+            diff = [own[k][0] - theirs[k][0] for k in folds]
+            n_test = float(np.mean([own[k][1] for k in folds]))
+            n_train = float(np.mean([own[k][2] for k in folds]))
+            low, high = evaluate.corrected_t_ci(diff, n_test, n_train, bounds=(-1.0, 1.0))
+            rows.append(
+                {
+                    "endpoint": endpoint, "pipeline": pipeline, "candidate": candidate,
+                    "metric": metric, "folds": len(folds),
+                    "selected": float(np.mean([own[k][0] for k in folds])),
+                    "fixed": float(np.mean([theirs[k][0] for k in folds])),
+                    "cost": float(np.mean(diff)), "ci_low": low, "ci_high": high,
+                    "t_p": corrected_t_test(diff, n_test, n_train),
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+def _per_fold(model: dict, metric: str) -> dict[tuple[int, int], tuple[float, int, int]]:
+    """(repeat, fold) -> the fold's metric, test and training sizes, for folds scored."""
+    out = {}
+    for record in model["folds"]:
+        value = record.get(metric)
+        if value is not None and np.isfinite(value):
+            key = (int(record.get("repeat", 0)), int(record["fold"]))
+            out[key] = (float(value), int(record["n_test"]), int(record["n_train"]))
+    return out
+
+
+def selection_cost_markdown(table: pd.DataFrame) -> str:
+    """The selection-cost section of one endpoint's summary (rows of one endpoint)."""
+    from radiotx.report import pipe_table
+
+    def number(value) -> str:
+        return "n/a" if not np.isfinite(value) else f"{value:+.3f}"
+
+    rows = [
+        [
+            r.pipeline, r.candidate, r.folds, f"{r.selected:.3f}", f"{r.fixed:.3f}",
+            f"{number(r.cost)} [{number(r.ci_low)}, {number(r.ci_high)}]",
+            "n/a" if not np.isfinite(r.t_p) else f"{r.t_p:.3f}",
+        ]
+        for r in table.itertuples()
+    ]  # fmt: skip
+    metric = "C-index" if set(table["metric"]) == {"c_index"} else "AUC"
+    header = [
+        "Pipeline", "Fixed candidate", "Outer folds", f"selected ({metric}, fold mean)",
+        f"fixed ({metric}, fold mean)", "Cost of selection [95 % CI]", "p (corrected t)",
+    ]  # fmt: skip
+    intro = (
+        "The `selected` model against each candidate fixed in advance, on the same outer "
+        "folds: the mean paired difference selected minus fixed (negative: the inner CV's "
+        "choice cost that much), with the corrected resampled t interval."
+    )
+    return "\n\n".join(["### Cost of model selection", intro, pipe_table(header, rows)])

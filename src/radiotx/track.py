@@ -215,6 +215,18 @@ def _step(fold: dict) -> int:
     return 1000 * fold.get("repeat", 0) + fold["fold"]
 
 
+def _selection_cost(metrics: list[dict]) -> dict[tuple, list[tuple[str, float]]]:
+    """The cost of model selection (:func:`radiotx.compare.selection_cost`) as metrics of
+    each selected model's run: ``selection_cost_vs_<candidate>`` (selected minus fixed)."""
+    from radiotx import compare
+
+    out: dict[tuple, list[tuple[str, float]]] = {}
+    for row in compare.selection_cost(metrics).itertuples():
+        where = (row.endpoint, row.pipeline, "selected")
+        out.setdefault(where, []).append((f"selection_cost_vs_{row.candidate}", row.cost))
+    return out
+
+
 def _best_auc(metrics: list[dict], timestamp: int) -> list[Metric | None]:
     """Best pooled ROC AUC per endpoint (suffixed with the endpoint when there are several)."""
     best: dict[str, float] = {}
@@ -534,6 +546,8 @@ def log_study(
                 for m in (headline_models(metrics) if register else [])
             }
             audit = _fairness_metrics(fairness)
+            for where, pairs in _selection_cost(metrics).items():
+                audit.setdefault(where, []).extend(pairs)
             children = {}
             for key, d, m in zip(keys, dirs, metrics, strict=True):
                 where = (m["endpoint"], m["pipeline"], m["classifier"])

@@ -589,6 +589,7 @@ def deliverables():
         *stability_outputs(),
         "<work>/summary.tsv",
         "<work>/summary.md",
+        "<work>/selection_cost.tsv",
         "<work>/summary.html",
         "<work>/cohort.html",
         "<work>/mlflow/last_run.json",

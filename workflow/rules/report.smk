@@ -13,6 +13,7 @@ rule summary:
     output:
         tsv="<work>/summary.tsv",
         md="<work>/summary.md",
+        selection="<work>/selection_cost.tsv",
         html=report(
             "<work>/summary.html",
             caption="../report/summary.rst",
@@ -30,7 +31,11 @@ rule summary:
 
 rule track:
     input:
-        summary=["<work>/summary.tsv", "<work>/summary.md"],
+        summary=[
+            "<work>/summary.tsv",
+            "<work>/summary.md",
+            "<work>/selection_cost.tsv",
+        ],
         models=model_files("metrics.json"),
         others=model_files("predictions.tsv")
         + model_files("selected_features.tsv")

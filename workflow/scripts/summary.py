@@ -1,11 +1,12 @@
-"""Ranked results table of every model job, with the fusion comparison and the SHAP
-explanations of each endpoint, the fairness audit and the reporting checklist."""
+"""Ranked results table of every model job, with the fusion comparison, the cost of model
+selection and the SHAP explanations of each endpoint, the fairness audit and the
+reporting checklist."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from radiotx import checklist, logs, manifest, report
+from radiotx import checklist, compare, logs, manifest, report
 
 logs.to_file(snakemake.log[0])
 metrics = report.load_metrics(Path(p).parent for p in snakemake.input.metrics)
@@ -18,6 +19,11 @@ comparisons = {
         snakemake.input.tests, snakemake.input.contributions, strict=True
     )
 }
+cost = compare.selection_cost(metrics)
+cost.to_csv(snakemake.output.selection, sep="\t", index=False)
+for endpoint, part in cost.groupby("endpoint", sort=False):
+    sections = [comparisons.get(endpoint), compare.selection_cost_markdown(part)]
+    comparisons[endpoint] = "\n\n".join(filter(None, sections))
 rows = checklist.items(
     snakemake.params.config,
     metrics,
