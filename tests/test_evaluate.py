@@ -437,7 +437,8 @@ def test_repeated_outer_cv_averages_over_repeats(informative):
     summary = combined.summary(n_boot=200, seed=0)
     assert summary["repeats"] == 2
     per_repeat = [
-        roc_auc_score(p["y_true"], p["score"]) for _, p in combined.predictions.groupby("repeat")
+        evaluate.within_fold_auc(p["y_true"], p["score"], p["fold"])
+        for _, p in combined.predictions.groupby("repeat")
     ]
     assert per_repeat[0] != per_repeat[1]
     assert summary["pooled"]["roc_auc"] == pytest.approx(np.mean(per_repeat))
@@ -492,8 +493,13 @@ def test_multiclass_endpoint_is_scored_by_macro_one_vs_rest_auc(three_classes, t
     p = results["logreg"].predictions
     scores = p[["score_0", "score_1", "score_2"]].to_numpy()
     np.testing.assert_allclose(scores.sum(axis=1), 1.0)
-    expected = roc_auc_score(p["y_true"], scores, multi_class="ovr", average="macro")
-    assert experiment.pooled_auc(p) == pytest.approx(expected)
+    per_class = []  # each class against the rest, over the pairs within each outer fold
+    for k in range(3):
+        folds = [(p["fold"] == f).to_numpy() for f in sorted(p["fold"].unique())]
+        weights = [(p["y_true"][r] == k).sum() * (p["y_true"][r] != k).sum() for r in folds]
+        aucs = [roc_auc_score(p["y_true"][r] == k, scores[r, k]) for r in folds]
+        per_class.append(np.average(aucs, weights=weights))
+    assert experiment.pooled_auc(p) == pytest.approx(np.mean(per_class))
 
 
 def test_multiclass_hold_out_and_permutation(three_classes):
@@ -516,3 +522,62 @@ def test_class_labels_name_the_classes_and_skip_missing_cells():
     assert classes.iloc[1] == "G2"
     with pytest.raises(InputError, match="fewer than two classes"):
         cohort.class_labels(table.iloc[:1], "grade")
+
+
+def test_within_fold_auc_pairs_patients_of_the_same_fold_only():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 90)
+    fold = np.repeat([0, 1, 2], 30)
+    score = np.round(y + rng.normal(size=90), 1) + 10 * fold  # a shift per fold; some ties
+    per_fold = [
+        (fold == f, (y[fold == f] == 1).sum() * (y[fold == f] == 0).sum()) for f in range(3)
+    ]
+    expected = sum(w * roc_auc_score(y[rows], score[rows]) for rows, w in per_fold)
+    expected /= sum(w for _, w in per_fold)
+    assert evaluate.within_fold_auc(y, score, fold) == pytest.approx(expected)
+    assert evaluate.within_fold_auc(y, score) == pytest.approx(roc_auc_score(y, score))
+    assert evaluate.within_fold_auc(y, score) < expected - 0.1  # the shift mixes the folds
+    # the vectorised bootstrap replicates equal the direct computation, duplicates and all
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    pos_draw, neg_draw = rng.choice(pos, (20, len(pos))), rng.choice(neg, (20, len(neg)))
+    direct = [
+        evaluate.within_fold_auc(y[np.r_[p, n]], score[np.r_[p, n]], fold[np.r_[p, n]])
+        for p, n in zip(pos_draw, neg_draw, strict=True)
+    ]
+    drawn = evaluate._within_fold_auc_draws(score, fold, pos_draw, neg_draw)
+    np.testing.assert_allclose(drawn, direct)
+
+
+def mixed_choice_study(seed=5, n=100):
+    """Outer folds whose inner CV picks an RBF SVM (decision values) in some and logistic
+    regression (probabilities) in others."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    ids = [f"P{i:03d}" for i in range(n)]
+    a = rng.normal(size=(n, 20))
+    a[:, :3] += 0.9 * y[:, None]
+    a[:, 3] += 1.2 * (y * (a[:, 4] > 0))  # an interaction that the SVM can use
+    labels = pd.Series(y.astype(float), index=ids)
+    frame = pd.DataFrame(a, index=ids, columns=[f"f{i}" for i in range(20)])
+    mdata = cohort.build({"a": frame}, {"response": labels})
+    settings = experiment.Settings(
+        seed=seed, k_features=(5,), balancers=("class_weight",), candidates=("logreg", "svm")
+    )
+    folds = splits.make_splits(labels, n_splits=5, seed=seed)
+    return experiment.procedure(
+        mdata, folds, endpoint="response", pipeline="a", modalities=["a"], settings=settings
+    ).evaluate()["selected"]
+
+
+def test_pooled_auc_of_folds_with_different_classifiers_equals_the_fold_wise_auc():
+    result = mixed_choice_study()
+    chosen = {f["best_params"]["clf"].split("(")[0] for f in result.folds}
+    assert chosen == {"SVC", "LogisticRegression"}  # the premise: scores on two scales
+    summary = result.summary(n_boot=200, seed=0)
+    low, high = summary["ci95"]["roc_auc"]
+    noise = (high - low) / 4
+    assert abs(summary["pooled"]["roc_auc"] - summary["mean"]["roc_auc"]) < noise
+    assert low < summary["pooled"]["roc_auc"] < high
+    # comparing scores across folds would have cost the pooled AUC far more than that
+    p = result.predictions
+    assert summary["mean"]["roc_auc"] - roc_auc_score(p["y_true"], p["score"]) > 2 * noise

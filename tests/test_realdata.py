@@ -84,10 +84,12 @@ def test_expression_predicts_histology(nsclc, tmp_path):
 
 
 def test_fused_real_modalities_are_at_chance_on_permuted_labels(nsclc, tmp_path):
-    """The leakage canary on real radiomics (1,764 features) fused with expression."""
+    """The leakage canary on real radiomics (1,764 features) fused with expression. With
+    15 test patients per fold a single permutation's AUC scatters widely (0.25 to 0.67),
+    so the mean is taken over ten."""
     aucs = []
     both = nsclc.obs["has_radiomics"] & nsclc.obs["egfr"].notna()
-    for seed in range(3):
+    for seed in range(10):
         labels = nsclc.obs["egfr"].copy()
         labels[both] = np.random.default_rng(seed).permutation(labels[both].to_numpy())
         labels[~both] = np.nan

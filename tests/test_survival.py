@@ -159,3 +159,44 @@ def test_a_survival_learning_curve_ignores_the_class_balancers():
     job = procedure(mdata, table, balancers=("smote",), smote_neighbors=40)
     curve = job.learning_curve([0.3])
     assert set(curve["model"]) >= {"coxnet", "rsf"} and curve["score"].between(0, 1).all()
+
+
+def mixed_model_study(seed=3, n=150, p=10):
+    """A hazard with a threshold effect that the random survival forest can use: the outer
+    folds' inner CV picks it in some folds and Coxnet in others."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    hazard = np.exp(0.6 * X[:, 0] + 1.5 * (np.abs(X[:, 1]) > 1))
+    event_time, censor_time = rng.exponential(365 / hazard), rng.uniform(100, 1500, n)
+    ids = [f"P{i:03d}" for i in range(n)]
+    events = pd.Series((event_time <= censor_time).astype(float), index=ids)
+    obs = {followup.time_column("os"): pd.Series(np.minimum(event_time, censor_time), index=ids)}
+    frame = pd.DataFrame(X, index=ids, columns=[f"f{i}" for i in range(p)])
+    mdata = cohort_module.build({"a": frame}, {"os": events}, obs)
+    table = splits.make_splits(events, n_splits=5, seed=seed)
+    return procedure(mdata, table, seed=seed, k_features=(5,)).evaluate()["selected"]
+
+
+def test_pooled_c_index_of_folds_with_different_models_equals_the_fold_wise_one():
+    result = mixed_model_study()
+    chosen = {f["best_params"]["model"].split("(")[0] for f in result.folds}
+    assert chosen == {"CoxnetSurvivalAnalysis", "RandomSurvivalForest"}  # two risk scales
+    summary = survival.summary(result, n_boot=200, seed=0)
+    low, high = summary["ci95"]["c_index"]
+    noise = (high - low) / 4
+    assert abs(summary["pooled"]["c_index"] - summary["mean"]["c_index"]) < noise
+    assert low < summary["pooled"]["c_index"] < high
+    p = result.predictions
+    across = survival.concordance(survival.as_structured(p), p["score"].to_numpy())
+    assert summary["mean"]["c_index"] - across > 2 * noise  # pairs across folds mislead
+
+
+def test_within_fold_concordance_counts_the_pairs_of_each_fold():
+    X, y = cohort(n=90)
+    risk = X["a:f0"].to_numpy() - X["a:f1"].to_numpy()
+    fold = np.repeat([0, 1, 2], 30)
+    shifted = risk + 100 * fold  # a risk scale per fold
+    within = survival.within_fold_concordance(y, shifted, fold)
+    assert within == pytest.approx(survival.within_fold_concordance(y, risk, fold))
+    assert survival.within_fold_concordance(y, risk) == pytest.approx(survival.concordance(y, risk))
+    assert abs(survival.concordance(y, shifted) - within) > 0.05

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from scipy.stats import t as t_dist
 from sklearn.base import clone
-from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 
 from radiotx.fitcache import FitCache
@@ -55,16 +55,39 @@ def score_frame(score: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{SCORE_PREFIX}{k}": score[:, k] for k in range(score.shape[1])}
 
 
-def macro_ovr_auc(y_true, score) -> float:
-    """Mean over classes of the one-vs-rest ROC AUC of each class's score column. Unlike
+def within_fold_auc(y_true, score, fold=None) -> float:
+    """ROC AUC over the (positive, negative) pairs of patients in the same outer fold: the
+    Mann-Whitney statistic (ties count one half) summed over folds, over the number of
+    such pairs. The scores of different outer folds come from different fitted models (an
+    SVM's decision values in one fold, a logistic regression's probabilities in the next),
+    so no pair across folds is compared. It is the folds' AUCs averaged with weights
+    n_pos * n_neg; with ``fold`` None, the plain AUC."""
+    y = np.asarray(y_true, dtype=int)
+    score = np.asarray(score, dtype=float)
+    fold = np.zeros(len(y)) if fold is None else np.asarray(fold)
+    u = pairs = 0.0
+    for f in np.unique(fold):
+        rows = fold == f
+        positive = y[rows] == 1
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        if n_pos and n_neg:
+            u += rankdata(score[rows])[positive].sum() - n_pos * (n_pos + 1) / 2
+            pairs += n_pos * n_neg
+    return float(u / pairs) if pairs else float("nan")
+
+
+def macro_ovr_auc(y_true, score, fold=None) -> float:
+    """Mean over classes of the one-vs-rest ROC AUC of each class's score column (within
+    outer folds, as :func:`within_fold_auc`, when ``fold`` is given). Unlike
     scikit-learn's ``roc_auc_score(multi_class="ovr")`` it needs no probabilities, so SVM
     decision values count too; classes absent from ``y_true`` are skipped."""
     y_true = np.asarray(y_true, dtype=int)
     aucs = [
-        roc_auc_score(y_true == k, score[:, k])
+        within_fold_auc(y_true == k, score[:, k], fold)
         for k in range(score.shape[1])
         if 0 < np.sum(y_true == k) < len(y_true)
     ]
+    aucs = [a for a in aucs if np.isfinite(a)]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -78,8 +101,9 @@ def scoring_for(y) -> str | object:
     return "roc_auc" if pd.Series(y).nunique() <= 2 else _macro_ovr_score
 
 
-def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]:
-    """ROC AUC (from scores); balanced accuracy, sensitivity, specificity and F1 (from
+def metrics(y_true, score, y_pred, probability: bool = True, fold=None) -> dict[str, float]:
+    """ROC AUC (from scores; over pairs within the same outer fold when ``fold`` is given,
+    :func:`within_fold_auc`); balanced accuracy, sensitivity, specificity and F1 (from
     labels); Brier score (from scores, when they are probabilities, else NaN).
 
     With a score matrix (multiclass): macro one-vs-rest AUC, balanced accuracy, macro F1
@@ -90,7 +114,7 @@ def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]
     if score.ndim == 2:
         onehot = np.eye(score.shape[1])[y_true]
         return {
-            "roc_auc": macro_ovr_auc(y_true, score),
+            "roc_auc": macro_ovr_auc(y_true, score, fold),
             "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
             "sensitivity": float("nan"),
             "specificity": float("nan"),
@@ -102,7 +126,7 @@ def metrics(y_true, score, y_pred, probability: bool = True) -> dict[str, float]
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     two_classes = len(np.unique(y_true)) == 2
     return {
-        "roc_auc": float(roc_auc_score(y_true, score)) if two_classes else float("nan"),
+        "roc_auc": within_fold_auc(y_true, score, fold) if two_classes else float("nan"),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "sensitivity": float(tp / (tp + fn)) if tp + fn else float("nan"),
         "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
@@ -189,9 +213,14 @@ def bootstrap_ci(
     for part in parts:
         score = part["score"].to_numpy(dtype=float)
         pred = part["y_pred"].to_numpy(dtype=int)
-        replicates.append(
-            _replicate_metrics(score[pos_draw], score[neg_draw], pred[pos_draw], pred[neg_draw])
+        replicate = _replicate_metrics(
+            score[pos_draw], score[neg_draw], pred[pos_draw], pred[neg_draw]
         )
+        if "fold" in part:
+            replicate["roc_auc"] = _within_fold_auc_draws(
+                score, part["fold"].to_numpy(), pos_draw, neg_draw
+            )
+        replicates.append(replicate)
     draws = {name: np.mean([r[name] for r in replicates], axis=0) for name in replicates[0]}
     if not probability:
         draws["brier"] = np.full(n_boot, np.nan)
@@ -204,6 +233,25 @@ def bootstrap_ci(
         }
 
 
+def _within_fold_auc_draws(score, fold, pos_draw, neg_draw) -> np.ndarray:
+    """:func:`within_fold_auc` of many bootstrap replicates at once (rows of the index
+    arrays ``pos_draw`` and ``neg_draw``). Each patient's key orders by outer fold first
+    and score within it, so the Mann-Whitney count over all pairs exceeds the within-fold
+    one by exactly the pairs whose positive lies in a later fold, known from the counts."""
+    codes = np.unique(fold, return_inverse=True)[1].reshape(-1)
+    key = codes * (len(score) + 1) + rankdata(score)
+    n_pos = pos_draw.shape[1]
+    ranks = rankdata(np.hstack([key[pos_draw], key[neg_draw]]), axis=1)
+    u_all = ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2
+    levels = np.arange(codes.max() + 1)
+    pos_counts = (codes[pos_draw][..., None] == levels).sum(axis=1)
+    neg_counts = (codes[neg_draw][..., None] == levels).sum(axis=1)
+    earlier = np.cumsum(neg_counts, axis=1) - neg_counts  # negatives of earlier folds
+    pairs = (pos_counts * neg_counts).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, (u_all - (pos_counts * earlier).sum(axis=1)) / pairs, np.nan)
+
+
 def _bootstrap_multiclass(parts, n_boot, rng, level, probability) -> dict[str, list[float]]:
     """The bootstrap of :func:`bootstrap_ci` for a score matrix: patients resampled
     within each class, the metrics recomputed per replicate (not vectorised)."""
@@ -214,8 +262,9 @@ def _bootstrap_multiclass(parts, n_boot, rng, level, probability) -> dict[str, l
     for part in parts:
         truth, pred = part["y_true"].to_numpy(dtype=int), part["y_pred"].to_numpy(dtype=int)
         score = score_columns(part)
+        fold = part["fold"].to_numpy() if "fold" in part else np.zeros(len(part))
         for b, rows in enumerate(draws):
-            replicate = metrics(truth[rows], score[rows], pred[rows], probability)
+            replicate = metrics(truth[rows], score[rows], pred[rows], probability, fold[rows])
             for name in METRICS:
                 values[name][b] += replicate[name] / len(parts)
     alpha = (1 - level) / 2
@@ -309,7 +358,7 @@ class NestedCVResult:
         pooled = []
         for part in by_repeat(self.predictions):
             y, score = part["y_true"], score_columns(part)
-            values = metrics(y, score, part["y_pred"], self.probability)
+            values = metrics(y, score, part["y_pred"], self.probability, fold=part["fold"])
             if self.probability and score.ndim == 1:
                 values.update(calibration(y, score))
             pooled.append(values)

@@ -14,7 +14,6 @@ import joblib
 import mudata as md
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from radiotx import (
@@ -455,11 +454,14 @@ def permuted(procedure: Procedure, index: int) -> dict[str, float]:
 
 
 def pooled_auc(predictions: pd.DataFrame) -> float:
-    parts = evaluate.by_repeat(predictions)
-    if "score" not in predictions:  # multiclass: macro one-vs-rest AUC
-        aucs = [evaluate.macro_ovr_auc(p["y_true"], evaluate.score_columns(p)) for p in parts]
-    else:
-        aucs = [roc_auc_score(p["y_true"], p["score"]) for p in parts]
+    """The pooled out-of-fold AUC (pairs within outer folds, :func:`radiotx.evaluate.
+    within_fold_auc`; macro one-vs-rest for several classes), averaged over repeats."""
+    aucs = [
+        evaluate.macro_ovr_auc(p["y_true"], evaluate.score_columns(p), p["fold"])
+        if "score" not in p
+        else evaluate.within_fold_auc(p["y_true"], p["score"], p["fold"])
+        for p in evaluate.by_repeat(predictions)
+    ]
     return float(np.mean(aucs))
 
 

@@ -142,6 +142,32 @@ def concordance(y, risk) -> float:
     return float(concordance_index_censored(y["event"], y["time"], risk)[0])
 
 
+def within_fold_concordance(y, risk, fold=None) -> float:
+    """Harrell's C over the comparable pairs of patients in the same outer fold (tied
+    risks count one half): the risks of different folds come from different fitted models
+    (a Cox model's linear predictor in one, a forest's risk in the next), so no pair across
+    folds is compared. With ``fold`` None, :func:`concordance`."""
+    from sksurv.metrics import concordance_index_censored
+
+    risk = np.asarray(risk, dtype=float)
+    fold = np.zeros(len(risk)) if fold is None else np.asarray(fold)
+    concordant = tied = comparable = 0
+    for f in np.unique(fold):
+        rows = fold == f
+        try:
+            _, con, dis, tied_risk, _ = concordance_index_censored(
+                y["event"][rows], y["time"][rows], risk[rows]
+            )
+        except ValueError:  # no comparable pair in this fold
+            continue
+        concordant, tied, comparable = (
+            concordant + con,
+            tied + tied_risk,
+            comparable + con + dis + tied_risk,
+        )
+    return float((concordant + 0.5 * tied) / comparable) if comparable else float("nan")
+
+
 def time_auc(y_train, y_test, risk, times) -> dict[float, float]:
     """Cumulative/dynamic AUC at each of ``times`` (inverse-probability-of-censoring
     weights from the training rows), as scikit-survival computes it."""
@@ -212,11 +238,22 @@ def score_fold(choice, X_test, target_test: pd.DataFrame, fold, repeat=0, select
 
 
 def pooled_c_index(predictions: pd.DataFrame) -> float:
-    """Harrell's C of the out-of-fold risks, averaged over repeats of the outer CV."""
+    """Harrell's C of the out-of-fold risks over the pairs within each outer fold
+    (:func:`within_fold_concordance`), averaged over repeats of the outer CV."""
     from radiotx import evaluate
 
-    parts = evaluate.by_repeat(predictions)
-    return float(np.mean([concordance(as_structured(p), p["score"].to_numpy()) for p in parts]))
+    return float(
+        np.mean(
+            [
+                within_fold_concordance(as_structured(p), p["score"].to_numpy(), _folds(p))
+                for p in evaluate.by_repeat(predictions)
+            ]
+        )
+    )
+
+
+def _folds(predictions: pd.DataFrame):
+    return predictions["fold"].to_numpy() if "fold" in predictions else None
 
 
 def summary(result, n_boot: int = 1000, seed: int = 42) -> dict:
@@ -269,15 +306,10 @@ def bootstrap_c_index(predictions: pd.DataFrame, n_boot: int = 1000, seed: int =
     )
     replicates = np.zeros(n_boot)
     for part in parts:
-        y = as_structured(part)
+        y, fold = as_structured(part), _folds(part)
         risk = part["score"].to_numpy()
-        replicates += [_safe_concordance(y[d], risk[d]) for d in draws]
+        replicates += [
+            within_fold_concordance(y[d], risk[d], None if fold is None else fold[d]) for d in draws
+        ]
     replicates /= len(parts)
     return [float(np.nanquantile(replicates, q)) for q in (0.025, 0.975)]
-
-
-def _safe_concordance(y, risk) -> float:
-    try:
-        return concordance(y, risk)
-    except ValueError:  # a replicate without comparable pairs
-        return float("nan")
