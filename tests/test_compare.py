@@ -166,3 +166,22 @@ def test_selection_cost_of_a_survival_endpoint_uses_the_c_index():
     row = compare.selection_cost(metrics).iloc[0]
     assert row.metric == "c_index" and row.cost == pytest.approx(0.0025)
     assert "C-index" in compare.selection_cost_markdown(compare.selection_cost(metrics))
+
+
+def test_delong_within_folds_ignores_a_shift_of_scale_between_folds():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 120)
+    fold = np.repeat([0, 1, 2, 3], 30)
+    a = y + rng.normal(size=120)
+    b = y + rng.normal(size=120)
+    plain = compare.delong(y, a, b)
+    one_fold = compare.delong(y, a, b, np.zeros(120))
+    assert one_fold == pytest.approx(plain)  # one fold: the plain test
+    shifted = a + 5 * fold  # the same model's scores, a scale per fold
+    within = compare.delong(y, a, shifted, fold)
+    assert within["diff"] == pytest.approx(0) and within["p"] == 1.0
+    assert within["auc_a"] == pytest.approx(evaluate.within_fold_auc(y, a, fold))
+    assert compare.delong(y, a, shifted)["p"] < 0.05  # pairs across folds see a difference
+    # a real difference keeps a standard error close to the plain test's
+    folded = compare.delong(y, a, b, fold)
+    assert folded["se"] == pytest.approx(plain["se"], rel=0.3)

@@ -1,6 +1,7 @@
 """Paired comparison of models on identical outer folds: fusion strategies against
-single-modality baselines, by DeLong's test on the pooled out-of-fold predictions and by
-the corrected resampled t-test on per-fold AUCs, Holm-adjusted; AUC by modality
+single-modality baselines, by DeLong's test on the out-of-fold predictions (pairs within
+each outer fold) and by the corrected resampled t-test on per-fold AUCs, Holm-adjusted;
+the cost of model selection; AUC by modality
 availability pattern; a figure of every model's AUC with its CI.
 
 Two models of an endpoint are compared on the patients both scored (a single-modality
@@ -21,23 +22,46 @@ def _midranks(x: np.ndarray) -> np.ndarray:
     return stats.rankdata(x, method="average")
 
 
-def delong(y_true, score_a, score_b) -> dict[str, float]:
+def delong(y_true, score_a, score_b, fold=None) -> dict[str, float]:
     """DeLong, DeLong & Clarke-Pearson (1988) test of two correlated AUCs on the same
     patients, with the midrank algorithm of Sun & Xu (2014): AUCs, their difference, its
-    standard error and the two-sided p-value."""
+    standard error and the two-sided p-value.
+
+    With ``fold`` (each patient's outer fold) the AUCs are those over the pairs within each
+    fold (:func:`radiotx.evaluate.within_fold_auc`), since each fold's scores come from
+    its own fitted model: the fold AUCs weighted by their pairs, whose variance sums the
+    folds' (squared weights), the structural components' covariance pooled over folds
+    (deviations from their fold's mean). One fold is the plain test."""
     y = np.asarray(y_true).astype(bool)
     scores = np.vstack([np.asarray(score_a, float), np.asarray(score_b, float)])
-    pos, neg = scores[:, y], scores[:, ~y]
-    m, n = pos.shape[1], neg.shape[1]
-    if m < 2 or n < 2:
-        raise ValueError("DeLong's test needs at least two patients of each class")
-    tx = np.array([_midranks(p) for p in pos])
-    ty = np.array([_midranks(q) for q in neg])
-    tz = np.array([_midranks(s) for s in np.hstack([pos, neg])])
-    auc = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2) / n
-    v01 = (tz[:, :m] - tx) / n  # structural components of the positives
-    v10 = 1.0 - (tz[:, m:] - ty) / m  # and of the negatives
-    cov = np.cov(v01) / m + np.cov(v10) / n
+    fold = np.zeros(len(y)) if fold is None else np.asarray(fold)
+    parts = []  # per fold: weight, AUCs, centred components of positives and negatives
+    for f in np.unique(fold):
+        rows = fold == f
+        pos, neg = scores[:, rows & y], scores[:, rows & ~y]
+        m, n = pos.shape[1], neg.shape[1]
+        if m == 0 or n == 0:
+            continue
+        tx = np.array([_midranks(p) for p in pos])
+        ty = np.array([_midranks(q) for q in neg])
+        tz = np.array([_midranks(s) for s in np.hstack([pos, neg])])
+        auc = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2) / n
+        v01 = (tz[:, :m] - tx) / n  # structural components of the positives
+        v10 = 1.0 - (tz[:, m:] - ty) / m  # and of the negatives
+        parts.append(
+            (m * n, m, n, auc, v01 - v01.mean(1, keepdims=True), v10 - v10.mean(1, keepdims=True))
+        )
+    m_all = sum(p[1] for p in parts)
+    n_all = sum(p[2] for p in parts)
+    if m_all - len(parts) < 1 or n_all - len(parts) < 1:
+        raise ValueError("DeLong's test needs at least two patients of each class per fold")
+    weights = np.array([p[0] for p in parts], dtype=float) / sum(p[0] for p in parts)
+    auc = sum(w * p[3] for w, p in zip(weights, parts, strict=True))
+    deviations_pos = np.hstack([p[4] for p in parts])
+    deviations_neg = np.hstack([p[5] for p in parts])
+    s01 = deviations_pos @ deviations_pos.T / (m_all - len(parts))
+    s10 = deviations_neg @ deviations_neg.T / (n_all - len(parts))
+    cov = sum(w**2 * (s01 / p[1] + s10 / p[2]) for w, p in zip(weights, parts, strict=True))
     diff = float(auc[0] - auc[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     se = float(np.sqrt(max(var, 0.0)))
@@ -63,13 +87,14 @@ def paired(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """Model ``a`` against model ``b`` (predictions tables with patient_id, repeat, fold,
     y_true, score) on the patients both scored. DeLong on the pooled predictions of each
     repeat (p-values of several repeats combined by their median, a conservative choice),
-    corrected t-test on the per-fold AUC differences of every repeat."""
+    corrected t-test on the per-fold AUC differences of every repeat. The AUCs compare
+    patients of the same outer fold only (:func:`delong` with the folds)."""
     keys = ["patient_id", "repeat", "fold", "y_true"]
     both = a[keys + ["score"]].merge(b[keys + ["score"]], on=keys, suffixes=("_a", "_b"))
     if both.empty:
         raise ValueError("the two models share no scored patient")
     tests = [
-        delong(part["y_true"], part["score_a"], part["score_b"])
+        delong(part["y_true"], part["score_a"], part["score_b"], part["fold"])
         for _, part in both.groupby("repeat")
     ]
     per_fold = []
@@ -137,8 +162,9 @@ def comparisons(predictions: dict[tuple[str, str], pd.DataFrame], fused: set[str
 def by_availability(
     predictions: dict[tuple[str, str], pd.DataFrame], availability: pd.DataFrame
 ) -> pd.DataFrame:
-    """AUC of every model per modality-availability pattern of its patients (pooled over
-    folds, averaged over repeats); a pattern with one class only has no AUC."""
+    """AUC of every model per modality-availability pattern of its patients (over the
+    pairs within each outer fold, averaged over repeats); a pattern with one class only
+    has no AUC."""
     have = availability.astype(bool)
     pattern = have.apply(lambda row: "+".join(c for c in have.columns if row[c]) or "none", axis=1)
     rows = []
@@ -148,7 +174,14 @@ def by_availability(
             repeats = evaluate.by_repeat(part)
             first = repeats[0]
             auc = (
-                float(np.mean([roc_auc_score(r["y_true"], r["score"]) for r in repeats]))
+                float(
+                    np.mean(
+                        [
+                            evaluate.within_fold_auc(r["y_true"], r["score"], r["fold"])
+                            for r in repeats
+                        ]
+                    )
+                )
                 if first["y_true"].nunique() == 2
                 else float("nan")
             )
