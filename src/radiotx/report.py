@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from radiotx.evaluate import METRICS, score_columns
+from radiotx.evaluate import METRICS, by_repeat, score_columns, within_fold_auc
 
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
@@ -59,7 +59,8 @@ def _save(fig: Figure, path: str | Path) -> None:
 
 
 def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Save per-outer-fold (thin) and pooled (thick) ROC curves of out-of-fold scores as PNG."""
+    """Save per-outer-fold (thin) ROC curves of out-of-fold scores and their vertical
+    average (thick) as PNG."""
     # A bare Figure with an Agg canvas needs no display and never enters pyplot's global
     # figure registry, so nothing leaks when this runs many times in one process.
     fig = Figure(figsize=(5, 5))
@@ -92,10 +93,21 @@ def _fold_and_pooled_curves(ax, predictions: pd.DataFrame) -> None:
         if roc is not None:
             fpr, tpr, auc = roc
             ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {auc:.2f})")
-    roc = _roc_points(predictions["y_true"], predictions["score"])
-    if roc is not None:
-        fpr, tpr, auc = roc
-        ax.plot(fpr, tpr, lw=2.5, color="black", label=f"pooled (AUC {auc:.2f})")
+    # The thick line averages the folds' curves vertically (Fawcett 2006) instead of
+    # thresholding every fold's scores together: each fold's scores are its own model's,
+    # on its own scale. Its AUC is the pooled one (pairs within folds).
+    grid, curves = np.linspace(0.0, 1.0, 201), []
+    for _, part in predictions.groupby(["repeat", "fold"] if "repeat" in predictions else "fold"):
+        roc = _roc_points(part["y_true"], part["score"])
+        if roc is not None:
+            curves.append(np.interp(grid, roc[0], roc[1]))
+    if curves:
+        mean = np.mean(curves, axis=0)
+        mean[0] = 0.0
+        parts = by_repeat(predictions)
+        auc = np.mean([within_fold_auc(p["y_true"], p["score"], p["fold"]) for p in parts])
+        label = f"mean of the folds (pooled AUC {auc:.2f})"
+        ax.plot(grid, mean, lw=2.5, color="black", label=label)
 
 
 def _class_curves(ax, predictions: pd.DataFrame) -> None:
@@ -110,12 +122,14 @@ def _class_curves(ax, predictions: pd.DataFrame) -> None:
 
 def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Save Kaplan-Meier curves of the patients whose out-of-fold risk lies above and
-    below the median (first repeat of the outer CV) as PNG."""
+    below the median risk of their own outer fold (first repeat of the outer CV) as PNG:
+    each fold's risks are its own model's, on its own scale."""
     from sksurv.nonparametric import kaplan_meier_estimator
 
     if "repeat" in predictions:
         predictions = predictions[predictions["repeat"] == predictions["repeat"].min()]
-    high = predictions["score"] > predictions["score"].median()
+    score = predictions["score"]
+    high = score > score.groupby(predictions["fold"]).transform("median")
     fig = Figure(figsize=(5.5, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -317,7 +331,9 @@ _MD_HEADER = [
 
 _MD_INTRO = (
     "Models are ranked within each endpoint by the pooled out-of-fold ROC AUC of nested "
-    "cross-validation: every patient is scored once, by a model tuned and fitted without them. "
+    "cross-validation: every patient is scored once, by a model tuned and fitted without them, "
+    "and the AUC compares the patients of the same outer fold (each fold's scores are its own "
+    "model's, an SVM's decision values in one fold, probabilities in another). "
     "Brackets give the 95 % bootstrap confidence interval over patients; *mean ± SD* is taken "
     "across the outer folds and shows how much performance varies between data splits; its "
     "interval is the corrected resampled t-test's, which allows for the training patients "
@@ -328,7 +344,8 @@ _MD_INTRO = (
     "With repeated outer CV the pooled metrics are averaged over the repeats. *Hold-out "
     "AUC* (when the study locks a hold-out set) is the final model's, scored once on "
     "patients that no step of model development saw. Survival endpoints are ranked by "
-    "Harrell's C-index of the out-of-fold risks (0.5 = chance); *n events* counts the "
+    "Harrell's C-index of the out-of-fold risks within each outer fold (0.5 = chance); "
+    "*n events* counts the "
     "uncensored patients."
 )
 

@@ -1,0 +1,85 @@
+"""What the inner CV's model choice costs on the real NSCLC cohort: every fixed candidate
+and the ``selected`` model of one endpoint on the expression block, scored on the same
+repeated outer folds, with the cost of selection (selected minus each fixed candidate).
+
+The grid is that of ``config/examples/nsclc_radiogenomics.yaml`` (logistic regression,
+RBF SVM and random forest; ANOVA or mRMR; 10 or 30 genes; SMOTE or class weights) on the
+500 most variable genes, 5 outer x 3 inner folds. The cohort is built in process from the
+shared CSV files, as ``tests/test_realdata.py`` does.
+
+    .venv/bin/python tests/benchmarks/model_choice.py --endpoint egfr --repeats 5
+
+The data is read from ``RADIOTX_DATA`` (default ``../shared/data/nsclc-radiogenomics``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from radiotx import cohort, compare, experiment, splits
+
+DATA = Path(os.environ.get("RADIOTX_DATA", "../shared/data/nsclc-radiogenomics"))
+ENDPOINTS = {  # name -> (clinical column, positive value)
+    "egfr": ("EGFR mutation status", "Mutant"),
+    "recurrence": ("Recurrence", "yes"),
+    "survival_status": ("Survival Status", "Dead"),
+}
+
+
+def expression_cohort(endpoint: str):
+    table = cohort.read_clinical(DATA / "clinical.csv", id_column="Case ID")
+    expression = pd.read_csv(DATA / "expression_log_zscore.csv", index_col=0).T
+    column, positive = ENDPOINTS[endpoint]
+    labels = cohort.endpoint_labels(table, column, positive)
+    mdata = cohort.build({"rnaseq": expression}, {endpoint: labels})
+    return mdata, labels.reindex(expression.index).dropna()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="egfr", choices=sorted(ENDPOINTS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    mdata, labels = expression_cohort(args.endpoint)
+    folds = splits.make_splits(labels, n_splits=5, repeats=args.repeats, seed=args.seed)
+    settings = experiment.Settings(
+        seed=args.seed, k_features=(10, 30), selectors=("anova", "mrmr"),
+        balancers=("smote", "class_weight"), candidates=("logreg", "svm", "rf"),
+        n_boot=200, rnaseq={"min_expression": None, "genes": "variance", "n_genes": 500},
+    )  # fmt: skip
+    job = experiment.procedure(
+        mdata, folds, endpoint=args.endpoint, pipeline="rnaseq", modalities=["rnaseq"],
+        settings=settings,
+    )  # fmt: skip
+    started = time.perf_counter()
+    results = job.evaluate()
+    seconds = time.perf_counter() - started
+    n_folds = sum(len(r.folds) for r in results.values()) // len(results)
+    print(
+        f"{args.endpoint}: {len(labels)} patients, {int(labels.sum())} positive; "
+        f"{args.repeats} x 5 outer folds in {seconds:.0f} s ({seconds / n_folds:.1f} s a fold)"
+    )
+    rows, metrics = [], []
+    for name, result in results.items():
+        summary = result.summary(n_boot=200, seed=args.seed)
+        rows.append({"model": name, "pooled_auc": summary["pooled"]["roc_auc"],
+                     "fold_mean": summary["mean"]["roc_auc"],
+                     "ci_low": summary["ci95"]["roc_auc"][0],
+                     "ci_high": summary["ci95"]["roc_auc"][1]})  # fmt: skip
+        metrics.append({"endpoint": args.endpoint, "pipeline": "rnaseq", "classifier": name,
+                        "folds": result.folds})  # fmt: skip
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+    cost = compare.selection_cost(metrics)
+    columns = ["candidate", "selected", "fixed", "cost", "ci_low", "ci_high", "t_p"]
+    print(cost[columns].round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
