@@ -13,6 +13,8 @@ def summarise(folder: Path) -> pd.DataFrame:
         rule = path.relative_to(folder).parts[0]
         rows.append({"rule": rule, "s": table["s"].mean(), "cpu_time": table["cpu_time"].mean(),
                      "max_rss": table["max_rss"].max()})  # fmt: skip
+    if not rows:
+        raise SystemExit(f"no benchmark files under {folder}: run the workflow first")
     jobs = pd.DataFrame(rows)
     return jobs.groupby("rule").agg(
         jobs=("s", "size"),
