@@ -581,3 +581,22 @@ def test_pooled_auc_of_folds_with_different_classifiers_equals_the_fold_wise_auc
     # comparing scores across folds would have cost the pooled AUC far more than that
     p = result.predictions
     assert summary["mean"]["roc_auc"] - roc_auc_score(p["y_true"], p["score"]) > 2 * noise
+
+
+def test_repeated_inner_cv_compares_the_candidates_on_every_partition(informative, caplog):
+    X, y, fold, blocks = informative
+    cv = evaluate.inner_cv(0, 3, seed=0, repeats=2)
+    train = y[(fold != 0).to_numpy()]
+    tests = [test for _, test in cv.split(train.to_frame(), train)]
+    assert len(tests) == 6
+    for part in (tests[:3], tests[3:]):  # each repeat partitions the training rows
+        assert sorted(np.concatenate(part)) == list(range(len(train)))
+    assert not all(np.array_equal(a, b) for a, b in zip(tests[:3], tests[3:], strict=True))
+    pipeline, space = models.build(blocks, "logreg", seed=0), models.grid(blocks, "logreg", [5])
+    with caplog.at_level("INFO", logger="radiotx.evaluate"):
+        once = evaluate.evaluate_fold(pipeline, {"logreg": space}, X, y, fold, 0, seed=0)
+        twice = evaluate.evaluate_fold(
+            pipeline, {"logreg": space}, X, y, fold, 0, inner_repeats=2, seed=0
+        )
+    assert "x 3 splits" in caplog.text and "x 6 splits" in caplog.text
+    assert once["logreg"].record["inner_roc_auc"] != twice["logreg"].record["inner_roc_auc"]

@@ -73,7 +73,9 @@ def _validation(config: dict) -> str:
     )
     text = (
         f"nested cross-validation: {folds}, "
-        f"{cv['inner_folds']} inner folds for every choice; all preprocessing, selection and "
+        f"{cv['inner_folds']} inner folds"
+        + (f" x {cv['inner_repeats']} repeats" if cv.get("inner_repeats", 1) > 1 else "")
+        + " for every choice; all preprocessing, selection and "
         "balancing fitted on training folds only"
     )
     if cv.get("permutations"):

@@ -14,7 +14,12 @@ from scipy.stats import rankdata
 from scipy.stats import t as t_dist
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
-from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
 
 from radiotx.fitcache import FitCache
 
@@ -319,17 +324,26 @@ def inner_seed(seed: int, repeat: int) -> int:
     return seed + 1000 * repeat
 
 
-def inner_cv(outer_fold: int, n_splits: int, seed: int) -> StratifiedKFold:
-    """The inner CV of one outer fold (its own shuffle, reproducible from the seed)."""
+def inner_cv(outer_fold: int, n_splits: int, seed: int, repeats: int = 1):
+    """The inner CV of one outer fold (its own shuffle, reproducible from the seed); with
+    ``repeats`` above 1, that many stratified partitions, each a new shuffle, so that the
+    candidates are compared on ``n_splits * repeats`` validation sets."""
+    if repeats > 1:
+        return RepeatedStratifiedKFold(
+            n_splits=n_splits, n_repeats=repeats, random_state=seed + outer_fold
+        )
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed + outer_fold)
 
 
-def smallest_inner_class(y: pd.Series, outer_fold: pd.Series, n_splits: int, seed: int) -> int:
+def smallest_inner_class(
+    y: pd.Series, outer_fold: pd.Series, n_splits: int, seed: int, repeats: int = 1
+) -> int:
     """The fewest patients of one class in any inner training set of nested CV."""
     fewest = len(y)
     for k in sorted(outer_fold.unique()):
         train = y[(outer_fold != k).to_numpy()].astype(int)
-        for inner_train, _ in inner_cv(k, n_splits, seed).split(train.to_frame(), train):
+        splits = inner_cv(k, n_splits, seed, repeats).split(train.to_frame(), train)
+        for inner_train, _ in splits:
             fewest = min(fewest, int(np.bincount(train.iloc[inner_train], minlength=2).min()))
     return fewest
 
@@ -533,6 +547,7 @@ def evaluate_fold(
     fold: int,
     *,
     inner_splits: int = 3,
+    inner_repeats: int = 1,
     seed: int = 42,
     repeat: int = 0,
     union: str | None = None,
@@ -552,7 +567,7 @@ def evaluate_fold(
     on the same training rows (or None), kept as its ``mitigated``."""
     y = y.astype(int)
     test = (outer_fold == fold).to_numpy()
-    inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat))
+    inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat), inner_repeats)
     tuned = tune_each(
         pipeline, spaces, X.loc[~test], y.loc[~test], inner, union=union, share=share,
         scoring=scoring_for(y),

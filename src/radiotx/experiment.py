@@ -14,7 +14,6 @@ import joblib
 import mudata as md
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from radiotx import (
     calibration,
@@ -43,6 +42,7 @@ class Settings:
 
     seed: int = 42
     inner_folds: int = 3
+    inner_repeats: int = 1  # partitions of each inner CV (repeated stratified K-fold)
     k_features: tuple[int, ...] = (5, 20)
     smote_neighbors: int = 3
     selectors: tuple[str, ...] = ("anova",)  # feature selectors the inner CV chooses among
@@ -153,13 +153,15 @@ class Procedure:
             self._attribution(shap, repeat, fold)  # logs that survival is not explained
             return survival.evaluate_fold(
                 self.estimator, self.spaces, X, target, outer, fold, inner_folds=s.inner_folds,
-                seed=s.seed, repeat=repeat, union=self.union, share=s.share,
+                inner_repeats=s.inner_repeats, seed=s.seed, repeat=repeat, union=self.union,
+                share=s.share,
                 selected=models.selected_features if select else None,
             )  # fmt: skip
         named = fusion.selected_features if self.fused else models.selected_features
         return evaluate.evaluate_fold(
             self.estimator, self.spaces, X, target, outer, fold, inner_splits=s.inner_folds,
-            seed=s.seed, repeat=repeat, union=self.union, share=s.share,
+            inner_repeats=s.inner_repeats, seed=s.seed, repeat=repeat, union=self.union,
+            share=s.share,
             selected=named if select else None,
             explain=self._contribution if self.fused and select else None,
             attribute=self._attribution(shap, repeat, fold),
@@ -267,7 +269,7 @@ class Procedure:
     def _check_cut(self, kept: pd.Index, fold: int, fraction: float) -> None:
         """SMOTE on a cut training set: the same check as for the full folds."""
         s, y = self.settings, self.y.loc[kept].astype(int)
-        inner = evaluate.inner_cv(fold, s.inner_folds, s.seed)
+        inner = evaluate.inner_cv(fold, s.inner_folds, s.seed, s.inner_repeats)
         fewest = min(np.bincount(y.iloc[t]).min() for t, _ in inner.split(y.to_frame(), y))
         if fewest <= s.smote_neighbors:
             raise ValueError(
@@ -302,7 +304,7 @@ class Procedure:
     def tune_final(self) -> dict[str, evaluate.Tuned]:
         """:meth:`refit` with each model's chosen parameters and inner-CV score."""
         s = self.settings
-        cv = StratifiedKFold(n_splits=s.inner_folds, shuffle=True, random_state=s.seed)
+        cv = evaluate.inner_cv(0, s.inner_folds, s.seed, s.inner_repeats)
         if self.survival is None:
             target, scoring = self.y, evaluate.scoring_for(self.y)
         else:
@@ -655,7 +657,9 @@ def check_smote(
     """SMOTE needs more minority patients than neighbours in every inner training set; say
     so before the search fails deep inside imbalanced-learn."""
     seed = evaluate.inner_seed(settings.seed, repeat)
-    fewest = evaluate.smallest_inner_class(y, fold, settings.inner_folds, seed)
+    fewest = evaluate.smallest_inner_class(
+        y, fold, settings.inner_folds, seed, settings.inner_repeats
+    )
     if fewest <= settings.smote_neighbors:
         raise ValueError(
             f"{name}: an inner training set has only {fewest} patients of the minority "

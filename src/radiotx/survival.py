@@ -14,7 +14,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectorMixin
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -180,16 +179,19 @@ def time_auc(y_train, y_test, risk, times) -> dict[float, float]:
 # --------------------------------------------------------------------------- nested CV
 
 
-def inner_splits(events: pd.Series, fold: int, n_splits: int, seed: int) -> list:
+def inner_splits(events: pd.Series, fold: int, n_splits: int, seed: int, repeats: int = 1) -> list:
     """Inner CV splits of one outer training set, stratified by event so every inner
-    test fold has events to rank."""
-    inner = StratifiedKFold(n_splits, shuffle=True, random_state=seed + int(fold))
+    test fold has events to rank (``repeats`` partitions, as
+    :func:`radiotx.evaluate.inner_cv`)."""
+    from radiotx import evaluate
+
+    inner = evaluate.inner_cv(int(fold), n_splits, seed, repeats)
     return list(inner.split(events.to_frame(), events.astype(int)))
 
 
 def evaluate_fold(
     pipeline, spaces_: dict, X: pd.DataFrame, target: pd.DataFrame, outer_fold: pd.Series,
-    fold: int, *, inner_folds: int = 3, seed: int = 42, repeat: int = 0,
+    fold: int, *, inner_folds: int = 3, inner_repeats: int = 1, seed: int = 42, repeat: int = 0,
     union: str | None = None, share: bool = True, selected=None,
 ) -> dict:  # fmt: skip
     """Every survival model tuned by C-index on the training rows of one outer fold (the
@@ -198,7 +200,8 @@ def evaluate_fold(
 
     test = (outer_fold == fold).to_numpy()
     train = target.loc[~test]
-    cv = inner_splits(train["event"], fold, inner_folds, evaluate.inner_seed(seed, repeat))
+    seed = evaluate.inner_seed(seed, repeat)
+    cv = inner_splits(train["event"], fold, inner_folds, seed, inner_repeats)
     tuned = evaluate.tune_each(
         pipeline, spaces_, X.loc[~test], as_structured(train), cv,
         union=union, share=share, scoring=None,

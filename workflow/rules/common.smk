@@ -476,6 +476,7 @@ def modelling_settings(pipeline):
         "stability_threshold": threshold if stability_filter_on() else None,
         "seed": config.get("seed", 42),
         "inner_folds": config["cv"]["inner_folds"],
+        "inner_repeats": config["cv"]["inner_repeats"],
         "k_features": config["model"]["k_features"],
         "smote_neighbors": config["model"]["smote_neighbors"],
         "selectors": config["model"]["selectors"],
