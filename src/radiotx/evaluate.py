@@ -21,6 +21,7 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
+from radiotx import choice
 from radiotx.fitcache import FitCache
 
 log = logging.getLogger(__name__)
@@ -348,12 +349,30 @@ def smallest_inner_class(
     return fewest
 
 
-def tune(pipeline, param_grid, X, y, cv, scoring: str | None = "roc_auc") -> GridSearchCV:
+def tune(
+    pipeline, param_grid, X, y, cv, scoring: str | None = "roc_auc", rule: str = "best"
+) -> GridSearchCV:
     """Grid search of ``pipeline`` by ROC AUC (or ``scoring``) over ``cv``, refit on all
-    of ``X``."""
-    search = GridSearchCV(clone(pipeline), param_grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
+    of ``X`` with the candidate that ``rule`` picks (:func:`radiotx.choice.pick`)."""
+    n_splits = cv.get_n_splits() if hasattr(cv, "get_n_splits") else len(cv)
+
+    def refit(results) -> int:
+        score, se = _mean_and_se(results, n_splits)
+        return choice.pick(np.arange(len(score)), score, se, results["params"], rule)
+
+    search = GridSearchCV(
+        clone(pipeline), param_grid, cv=cv, scoring=scoring, n_jobs=1,
+        refit=True if rule == "best" else refit,
+    )  # fmt: skip
     with _quiet_search():
         return search.fit(X, y)
+
+
+def _mean_and_se(results: dict, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's mean inner score (failed fits: minus infinity) and its standard
+    error over the ``n_splits`` validation sets."""
+    score = np.nan_to_num(results["mean_test_score"], nan=-np.inf)
+    return score, np.asarray(results["std_test_score"], dtype=float) / np.sqrt(n_splits)
 
 
 @dataclass
@@ -479,6 +498,7 @@ def tune_each(
     union: str | None = None,
     share=True,
     scoring: str | None = "roc_auc",
+    rule: str = "best",
 ) -> dict[str, Tuned]:
     """The inner-CV choice within each named search space (one per classifier) and, when
     ``union`` names it, within all of them together (the classifier chosen too).
@@ -488,18 +508,24 @@ def tune_each(
     selection and resampling are fitted once per inner split and setting and reused by
     every classifier and hyper-parameter. Each space's choice is the best of its own
     candidates, exactly what its own search would choose. ``share=False`` runs those
-    searches one by one, refitting the shared steps each time.
+    searches one by one, refitting the shared steps each time. ``rule="one_se"`` picks
+    the simplest candidate within one standard error of the best instead
+    (:func:`radiotx.choice.pick`), in each space and in the union.
     """
     spaces = {name: space if isinstance(space, list) else [space] for name, space in spaces.items()}
     if not share:
         searches = {
-            name: tune(pipeline, space, X, y, cv, scoring) for name, space in spaces.items()
+            name: tune(pipeline, space, X, y, cv, scoring, rule) for name, space in spaces.items()
         }
         if union:
             everything = [part for space in spaces.values() for part in space]
-            searches[union] = tune(pipeline, everything, X, y, cv, scoring)
+            searches[union] = tune(pipeline, everything, X, y, cv, scoring, rule)
         return {
-            name: Tuned(search.best_estimator_, search.best_params_, float(search.best_score_))
+            name: Tuned(
+                search.best_estimator_,
+                search.best_params_,
+                float(search.cv_results_["mean_test_score"][search.best_index_]),
+            )  # fmt: skip
             for name, search in searches.items()
         }
     names = list(spaces)
@@ -520,20 +546,32 @@ def tune_each(
             n_jobs=1,
             refit=False,
         ).fit(X, y)
-        score = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-np.inf)
-        chosen = {}
-        for name in names:
-            rows = np.flatnonzero(owner == name)
-            best = int(rows[np.argmax(score[rows])])
-            params = search.cv_results_["params"][best]
+        score, se = _mean_and_se(search.cv_results_, n_splits)
+        candidates = search.cv_results_["params"]
+
+        def refit(index: int) -> Tuned:
+            params = candidates[index]
             # cloned, as GridSearchCV does: set_params would otherwise change the very
             # estimator objects that the search space (and its record) holds
             own = {key: clone(value, safe=False) for key, value in params.items()}
             fitted = clone(cached).set_params(**own).fit(X, y).set_params(memory=None)
-            chosen[name] = Tuned(fitted, params, float(search.cv_results_["mean_test_score"][best]))
-    if union:
-        # the first of the best, as GridSearchCV ranks ties
-        chosen[union] = chosen[names[int(np.argmax([chosen[n].inner_score for n in names]))]]
+            return Tuned(fitted, params, float(search.cv_results_["mean_test_score"][index]))
+
+        picks = {
+            name: choice.pick(np.flatnonzero(owner == name), score, se, candidates, rule)
+            for name in names
+        }
+        chosen = {name: refit(index) for name, index in picks.items()}
+        if union:
+            # the first of the best, as GridSearchCV ranks ties; under the one-standard-
+            # error rule, the simplest within one standard error of the best of all
+            if rule == "best":
+                scores = [chosen[n].inner_score for n in names]
+                chosen[union] = chosen[names[int(np.argmax(scores))]]
+            else:
+                index = choice.pick(np.arange(len(owner)), score, se, candidates, rule)
+                same = [n for n in names if picks[n] == index]
+                chosen[union] = chosen[same[0]] if same else refit(index)
     log.info("inner CV done in %.1f s", time.perf_counter() - started)
     return chosen
 
@@ -552,6 +590,7 @@ def evaluate_fold(
     repeat: int = 0,
     union: str | None = None,
     share: bool = True,
+    rule: str = "best",
     selected=None,
     explain=None,
     attribute=None,
@@ -570,19 +609,19 @@ def evaluate_fold(
     inner = inner_cv(fold, inner_splits, inner_seed(seed, repeat), inner_repeats)
     tuned = tune_each(
         pipeline, spaces, X.loc[~test], y.loc[~test], inner, union=union, share=share,
-        scoring=scoring_for(y),
+        scoring=scoring_for(y), rule=rule,
     )  # fmt: skip
     results = {}
-    for name, choice in tuned.items():
-        results[name] = score_fold(choice, X.loc[test], y.loc[test], fold, repeat, selected)
+    for name, picked in tuned.items():
+        results[name] = score_fold(picked, X.loc[test], y.loc[test], fold, repeat, selected)
         results[name].record["n_train"] = int((~test).sum())
         if explain is not None:
-            results[name].record.update(explain(choice.estimator, X.loc[test], y.loc[test]))
+            results[name].record.update(explain(picked.estimator, X.loc[test], y.loc[test]))
         if attribute is not None:
-            results[name].explanation = attribute(name, choice.estimator, X.loc[~test], X.loc[test])
+            results[name].explanation = attribute(name, picked.estimator, X.loc[~test], X.loc[test])
         if mitigate is not None:
             results[name].mitigated = mitigate(
-                name, choice.estimator, X.loc[~test], y.loc[~test], X.loc[test], y.loc[test]
+                name, picked.estimator, X.loc[~test], y.loc[~test], X.loc[test], y.loc[test]
             )
     return results
 
@@ -633,13 +672,14 @@ def nested_cv_each(
     union: str | None = None,
     share: bool = True,
     selected=None,
+    rule: str = "best",
 ) -> dict[str, NestedCVResult]:
     """:func:`evaluate_fold` over every outer fold, one result per named space."""
     parts: dict[str, list[FoldResult]] = {}
     for k in sorted(outer_fold.unique()):
         fold_results = evaluate_fold(
             pipeline, spaces, X, y, outer_fold, k, inner_splits=inner_splits, seed=seed,
-            repeat=repeat, union=union, share=share, selected=selected,
+            repeat=repeat, union=union, share=share, selected=selected, rule=rule,
         )  # fmt: skip
         for name, part in fold_results.items():
             parts.setdefault(name, []).append(part)

@@ -43,6 +43,7 @@ class Settings:
     seed: int = 42
     inner_folds: int = 3
     inner_repeats: int = 1  # partitions of each inner CV (repeated stratified K-fold)
+    choice: str = "best"  # the inner CV's pick: best, or one_se (radiotx.choice)
     k_features: tuple[int, ...] = (5, 20)
     smote_neighbors: int = 3
     selectors: tuple[str, ...] = ("anova",)  # feature selectors the inner CV chooses among
@@ -154,14 +155,14 @@ class Procedure:
             return survival.evaluate_fold(
                 self.estimator, self.spaces, X, target, outer, fold, inner_folds=s.inner_folds,
                 inner_repeats=s.inner_repeats, seed=s.seed, repeat=repeat, union=self.union,
-                share=s.share,
+                share=s.share, rule=s.choice,
                 selected=models.selected_features if select else None,
             )  # fmt: skip
         named = fusion.selected_features if self.fused else models.selected_features
         return evaluate.evaluate_fold(
             self.estimator, self.spaces, X, target, outer, fold, inner_splits=s.inner_folds,
             inner_repeats=s.inner_repeats, seed=s.seed, repeat=repeat, union=self.union,
-            share=s.share,
+            share=s.share, rule=s.choice,
             selected=named if select else None,
             explain=self._contribution if self.fused and select else None,
             attribute=self._attribution(shap, repeat, fold),
@@ -313,7 +314,7 @@ class Procedure:
         with self._pretraining(self.X):
             return evaluate.tune_each(
                 self.estimator, self.spaces, self.X, target, cv, union=self.union,
-                share=s.share, scoring=scoring,
+                share=s.share, scoring=scoring, rule=s.choice,
             )  # fmt: skip
 
 

@@ -192,7 +192,7 @@ def inner_splits(events: pd.Series, fold: int, n_splits: int, seed: int, repeats
 def evaluate_fold(
     pipeline, spaces_: dict, X: pd.DataFrame, target: pd.DataFrame, outer_fold: pd.Series,
     fold: int, *, inner_folds: int = 3, inner_repeats: int = 1, seed: int = 42, repeat: int = 0,
-    union: str | None = None, share: bool = True, selected=None,
+    union: str | None = None, share: bool = True, selected=None, rule: str = "best",
 ) -> dict:  # fmt: skip
     """Every survival model tuned by C-index on the training rows of one outer fold (the
     preprocessing shared, as for binary endpoints) and scored on its test rows."""
@@ -204,7 +204,7 @@ def evaluate_fold(
     cv = inner_splits(train["event"], fold, inner_folds, seed, inner_repeats)
     tuned = evaluate.tune_each(
         pipeline, spaces_, X.loc[~test], as_structured(train), cv,
-        union=union, share=share, scoring=None,
+        union=union, share=share, scoring=None, rule=rule,
     )  # fmt: skip
     results = {}
     for name, choice in tuned.items():

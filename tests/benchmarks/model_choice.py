@@ -46,12 +46,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inner-repeats", type=int, default=1, help="cv.inner_repeats")
+    parser.add_argument("--choice", default="best", choices=["best", "one_se"], help="model.choice")
     args = parser.parse_args()
 
     mdata, labels = expression_cohort(args.endpoint)
     folds = splits.make_splits(labels, n_splits=5, repeats=args.repeats, seed=args.seed)
     settings = experiment.Settings(
-        seed=args.seed, inner_repeats=args.inner_repeats, k_features=(10, 30),
+        seed=args.seed, inner_repeats=args.inner_repeats, choice=args.choice,
+        k_features=(10, 30),
         selectors=("anova", "mrmr"), balancers=("smote", "class_weight"),
         candidates=("logreg", "svm", "rf"),
         n_boot=200, rnaseq={"min_expression": None, "genes": "variance", "n_genes": 500},
@@ -66,7 +68,7 @@ def main() -> None:
     n_folds = sum(len(r.folds) for r in results.values()) // len(results)
     print(
         f"{args.endpoint}: {len(labels)} patients, {int(labels.sum())} positive; inner CV "
-        f"{args.inner_repeats} x 3 folds; "
+        f"{args.inner_repeats} x 3 folds, choice {args.choice}; "
         f"{args.repeats} x 5 outer folds in {seconds:.0f} s ({seconds / n_folds:.1f} s a fold)"
     )
     rows, metrics = [], []

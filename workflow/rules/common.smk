@@ -477,6 +477,7 @@ def modelling_settings(pipeline):
         "seed": config.get("seed", 42),
         "inner_folds": config["cv"]["inner_folds"],
         "inner_repeats": config["cv"]["inner_repeats"],
+        "choice": config["model"]["choice"],
         "k_features": config["model"]["k_features"],
         "smote_neighbors": config["model"]["smote_neighbors"],
         "selectors": config["model"]["selectors"],
