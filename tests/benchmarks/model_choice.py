@@ -1,13 +1,16 @@
 """What the inner CV's model choice costs on the real NSCLC cohort: every fixed candidate
-and the ``selected`` model of one endpoint on the expression block, scored on the same
-repeated outer folds, with the cost of selection (selected minus each fixed candidate).
+and the ``selected`` model of one endpoint on one block (expression, or the clinical
+table), scored on the same repeated outer folds, with the cost of selection (selected
+minus each fixed candidate).
 
 The grid is that of ``config/examples/nsclc_radiogenomics.yaml`` (logistic regression,
-RBF SVM and random forest; ANOVA or mRMR; 10 or 30 genes; SMOTE or class weights) on the
-500 most variable genes, 5 outer x 3 inner folds. The cohort is built in process from the
-shared CSV files, as ``tests/test_realdata.py`` does.
+RBF SVM and random forest; ANOVA or mRMR; 10 or 30 features; SMOTE or class weights), on
+the 500 most variable genes or the example's clinical columns, 5 outer x 3 inner folds.
+The cohort is built in process from the shared CSV files, as ``tests/test_realdata.py``
+does.
 
     .venv/bin/python tests/benchmarks/model_choice.py --endpoint egfr --repeats 5
+    .venv/bin/python tests/benchmarks/model_choice.py --endpoint recurrence --block clinical
 
 The data is read from ``RADIOTX_DATA`` (default ``../shared/data/nsclc-radiogenomics``).
 """
@@ -31,25 +34,38 @@ ENDPOINTS = {  # name -> (clinical column, positive value)
 }
 
 
-def expression_cohort(endpoint: str):
+CLINICAL = {  # the example config's clinical columns
+    "numeric": ["Age at Histological Diagnosis"],
+    "categorical": [
+        "Gender", "Smoking status", "Histology ", "Pathological T stage",
+        "Pathological N stage",
+    ],
+}  # fmt: skip
+
+
+def real_cohort(endpoint: str, block: str):
     table = cohort.read_clinical(DATA / "clinical.csv", id_column="Case ID")
-    expression = pd.read_csv(DATA / "expression_log_zscore.csv", index_col=0).T
+    if block == "rnaseq":
+        features = pd.read_csv(DATA / "expression_log_zscore.csv", index_col=0).T
+    else:
+        features = cohort.encode_clinical(table, **CLINICAL)
     column, positive = ENDPOINTS[endpoint]
     labels = cohort.endpoint_labels(table, column, positive)
-    mdata = cohort.build({"rnaseq": expression}, {endpoint: labels})
-    return mdata, labels.reindex(expression.index).dropna()
+    mdata = cohort.build({block: features}, {endpoint: labels})
+    return mdata, labels.reindex(features.index).dropna()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="egfr", choices=sorted(ENDPOINTS))
+    parser.add_argument("--block", default="rnaseq", choices=["rnaseq", "clinical"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inner-repeats", type=int, default=1, help="cv.inner_repeats")
     parser.add_argument("--choice", default="best", choices=["best", "one_se"], help="model.choice")
     args = parser.parse_args()
 
-    mdata, labels = expression_cohort(args.endpoint)
+    mdata, labels = real_cohort(args.endpoint, args.block)
     folds = splits.make_splits(labels, n_splits=5, repeats=args.repeats, seed=args.seed)
     settings = experiment.Settings(
         seed=args.seed, inner_repeats=args.inner_repeats, choice=args.choice,
@@ -59,7 +75,7 @@ def main() -> None:
         n_boot=200, rnaseq={"min_expression": None, "genes": "variance", "n_genes": 500},
     )  # fmt: skip
     job = experiment.procedure(
-        mdata, folds, endpoint=args.endpoint, pipeline="rnaseq", modalities=["rnaseq"],
+        mdata, folds, endpoint=args.endpoint, pipeline=args.block, modalities=[args.block],
         settings=settings,
     )  # fmt: skip
     started = time.perf_counter()
@@ -67,8 +83,8 @@ def main() -> None:
     seconds = time.perf_counter() - started
     n_folds = sum(len(r.folds) for r in results.values()) // len(results)
     print(
-        f"{args.endpoint}: {len(labels)} patients, {int(labels.sum())} positive; inner CV "
-        f"{args.inner_repeats} x 3 folds, choice {args.choice}; "
+        f"{args.endpoint} ({args.block}): {len(labels)} patients, {int(labels.sum())} "
+        f"positive; inner CV {args.inner_repeats} x 3 folds, choice {args.choice}; "
         f"{args.repeats} x 5 outer folds in {seconds:.0f} s ({seconds / n_folds:.1f} s a fold)"
     )
     rows, metrics = [], []
@@ -78,7 +94,7 @@ def main() -> None:
                      "fold_mean": summary["mean"]["roc_auc"],
                      "ci_low": summary["ci95"]["roc_auc"][0],
                      "ci_high": summary["ci95"]["roc_auc"][1]})  # fmt: skip
-        metrics.append({"endpoint": args.endpoint, "pipeline": "rnaseq", "classifier": name,
+        metrics.append({"endpoint": args.endpoint, "pipeline": args.block, "classifier": name,
                         "folds": result.folds})  # fmt: skip
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     cost = compare.selection_cost(metrics)
