@@ -11,6 +11,11 @@ does.
 
     .venv/bin/python tests/benchmarks/model_choice.py --endpoint egfr --repeats 5
     .venv/bin/python tests/benchmarks/model_choice.py --endpoint recurrence --block clinical
+    .venv/bin/python tests/benchmarks/model_choice.py --repeats 1 --permutations 20
+
+``--permutations N`` also re-runs the whole procedure on N label permutations (the
+workflow's draws, ``radiotx.permutation.permute``) and prints each model's null
+distribution of the pooled AUC, which an honest procedure centres on 0.5.
 
 The data is read from ``RADIOTX_DATA`` (default ``../shared/data/nsclc-radiogenomics``).
 """
@@ -24,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiotx import cohort, compare, experiment, splits
+from radiotx import cohort, compare, experiment, permutation, splits
 
 DATA = Path(os.environ.get("RADIOTX_DATA", "../shared/data/nsclc-radiogenomics"))
 ENDPOINTS = {  # name -> (clinical column, positive value)
@@ -63,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inner-repeats", type=int, default=1, help="cv.inner_repeats")
     parser.add_argument("--choice", default="best", choices=["best", "one_se"], help="model.choice")
+    parser.add_argument("--permutations", type=int, default=0, help="label permutations")
     args = parser.parse_args()
 
     mdata, labels = real_cohort(args.endpoint, args.block)
@@ -100,6 +106,18 @@ def main() -> None:
     cost = compare.selection_cost(metrics)
     columns = ["candidate", "selected", "fixed", "cost", "ci_low", "ci_high", "t_p"]
     print(cost[columns].round(3).to_string(index=False))
+    if args.permutations:
+        null = pd.DataFrame(
+            [
+                {name: experiment.pooled_auc(r.predictions) for name, r in draw.items()}
+                for draw in (
+                    job.evaluate(permutation.permute(job.target, args.seed, index), select=False)
+                    for index in range(args.permutations)
+                )
+            ]
+        )
+        print(f"pooled AUC under {args.permutations} label permutations:")
+        print(null.describe().loc[["mean", "std", "min", "max"]].round(3).to_string())
 
 
 if __name__ == "__main__":
