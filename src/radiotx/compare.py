@@ -171,20 +171,8 @@ def by_availability(
     for (pipeline, model), frame in predictions.items():
         frame = frame.assign(pattern=frame["patient_id"].map(pattern).fillna("unknown"))
         for name, part in frame.groupby("pattern"):
-            repeats = evaluate.by_repeat(part)
-            first = repeats[0]
-            auc = (
-                float(
-                    np.mean(
-                        [
-                            evaluate.within_fold_auc(r["y_true"], r["score"], r["fold"])
-                            for r in repeats
-                        ]
-                    )
-                )
-                if first["y_true"].nunique() == 2
-                else float("nan")
-            )
+            first = evaluate.by_repeat(part)[0]
+            auc = evaluate.pooled_auc(part) if first["y_true"].nunique() == 2 else float("nan")
             rows.append(
                 {
                     "pipeline": pipeline,
@@ -330,16 +318,16 @@ def _per_fold(model: dict, metric: str) -> dict[tuple[int, int], tuple[float, in
 
 def selection_cost_markdown(table: pd.DataFrame) -> str:
     """The selection-cost section of one endpoint's summary (rows of one endpoint)."""
-    from radiotx.report import pipe_table
+    from radiotx.report import MISSING, pipe_table
 
     def number(value) -> str:
-        return "n/a" if not np.isfinite(value) else f"{value:+.3f}"
+        return MISSING if not np.isfinite(value) else f"{value:+.3f}"
 
     rows = [
         [
             r.pipeline, r.candidate, r.folds, f"{r.selected:.3f}", f"{r.fixed:.3f}",
             f"{number(r.cost)} [{number(r.ci_low)}, {number(r.ci_high)}]",
-            "n/a" if not np.isfinite(r.t_p) else f"{r.t_p:.3f}",
+            MISSING if not np.isfinite(r.t_p) else f"{r.t_p:.3f}",
         ]
         for r in table.itertuples()
     ]  # fmt: skip

@@ -101,6 +101,18 @@ def _macro_ovr_score(estimator, X, y) -> float:
     return macro_ovr_auc(y, scores(estimator, X))
 
 
+def pooled_auc(predictions: pd.DataFrame) -> float:
+    """The pooled out-of-fold AUC (pairs within outer folds, :func:`within_fold_auc`;
+    macro one-vs-rest for several classes), averaged over repeats."""
+    aucs = [
+        macro_ovr_auc(p["y_true"], score_columns(p), p["fold"])
+        if "score" not in p
+        else within_fold_auc(p["y_true"], p["score"], p["fold"])
+        for p in by_repeat(predictions)
+    ]
+    return float(np.mean(aucs))
+
+
 def scoring_for(y) -> str | object:
     """The inner-CV scoring of an endpoint: ROC AUC, or its macro one-vs-rest mean for
     more than two classes."""

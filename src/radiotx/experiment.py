@@ -27,6 +27,7 @@ from radiotx import (
     splits,
     survival,
 )
+from radiotx.evaluate import pooled_auc
 from radiotx.stability import StabilityFilter
 
 log = logging.getLogger(__name__)
@@ -454,18 +455,6 @@ def permuted(procedure: Procedure, index: int) -> dict[str, float]:
     results = procedure.evaluate(shuffled, select=False)
     score = pooled_auc if procedure.survival is None else survival.pooled_c_index
     return {name: score(result.predictions) for name, result in results.items()}
-
-
-def pooled_auc(predictions: pd.DataFrame) -> float:
-    """The pooled out-of-fold AUC (pairs within outer folds, :func:`radiotx.evaluate.
-    within_fold_auc`; macro one-vs-rest for several classes), averaged over repeats."""
-    aucs = [
-        evaluate.macro_ovr_auc(p["y_true"], evaluate.score_columns(p), p["fold"])
-        if "score" not in p
-        else evaluate.within_fold_auc(p["y_true"], p["score"], p["fold"])
-        for p in evaluate.by_repeat(predictions)
-    ]
-    return float(np.mean(aucs))
 
 
 def score_holdout(

@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from radiotx.evaluate import METRICS, by_repeat, score_columns, within_fold_auc
+from radiotx.evaluate import METRICS, pooled_auc, score_columns
 
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
@@ -104,9 +104,7 @@ def _fold_and_pooled_curves(ax, predictions: pd.DataFrame) -> None:
     if curves:
         mean = np.mean(curves, axis=0)
         mean[0] = 0.0
-        parts = by_repeat(predictions)
-        auc = np.mean([within_fold_auc(p["y_true"], p["score"], p["fold"]) for p in parts])
-        label = f"mean of the folds (pooled AUC {auc:.2f})"
+        label = f"mean of the folds (pooled AUC {pooled_auc(predictions):.2f})"
         ax.plot(grid, mean, lw=2.5, color="black", label=label)
 
 
