@@ -83,6 +83,15 @@ def _validation(config: dict) -> str:
     return text
 
 
+def _choice(model: dict) -> str:
+    if model.get("choice", "one_se") == "one_se":
+        return (
+            "; each inner CV takes the simplest candidate within one standard error of the "
+            "best mean inner score"
+        )
+    return "; each inner CV takes the candidate of best mean inner score"
+
+
 def _fairness(config: dict) -> str:
     fairness = config.get("fairness") or {}
     attributes = list(fairness.get("attributes") or {})
@@ -237,7 +246,8 @@ def items(
                 if model.get("select_classifier") and len(model["classifiers"]) > 1
                 else ""
             )
-            + _fusion(config),
+            + _fusion(config)
+            + _choice(model),
         ],  # fmt: skip
         ["Validation", "TRIPOD+AI, CLEAR", _validation(config)],
         ["Hold-out / test set", "TRIPOD+AI, CLEAR", _holdout(config, metrics)],
