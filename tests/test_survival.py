@@ -200,3 +200,20 @@ def test_within_fold_concordance_counts_the_pairs_of_each_fold():
     assert within == pytest.approx(survival.within_fold_concordance(y, risk, fold))
     assert survival.within_fold_concordance(y, risk) == pytest.approx(survival.concordance(y, risk))
     assert abs(survival.concordance(y, shifted) - within) > 0.05
+
+
+def test_time_dependent_auc_ranks_the_risks_of_each_fold_among_themselves():
+    X, y = cohort(n=150)
+    risk = X["a:f0"].to_numpy() - X["a:f1"].to_numpy()
+    fold = np.repeat([0, 1, 2], 50)
+    frame = pd.DataFrame({"time": y["time"], "event": y["event"], "fold": fold})
+    times = np.quantile(y["time"][y["event"]], [0.25, 0.5, 0.75])
+    plain = survival.within_fold_time_auc(frame.assign(score=risk), times)
+    shifted = survival.within_fold_time_auc(frame.assign(score=risk + 100 * fold), times)
+    assert shifted == pytest.approx(plain)  # a model's own scale cannot move it
+    for t in times:  # the folds' own AUCs, weighted by their size
+        folds = [survival.time_auc(y, y[fold == f], risk[fold == f], [t])[t] for f in range(3)]
+        assert plain[t] == pytest.approx(np.mean(folds))
+        assert 0.6 < plain[t] <= 1
+    across = survival.time_auc(y, y, risk + 100 * fold, times)
+    assert max(abs(across[t] - plain[t]) for t in times) > 0.05  # pooling across folds misleads

@@ -176,6 +176,31 @@ def time_auc(y_train, y_test, risk, times) -> dict[float, float]:
     return {float(t): float(a) for t, a in zip(times, auc, strict=True)}
 
 
+def within_fold_time_auc(predictions: pd.DataFrame, times) -> dict[float, float]:
+    """Time-dependent AUC of out-of-fold risks at each of ``times``: each outer fold's
+    AUC among its own test patients (censoring weights from all of them), averaged over
+    the folds weighted by their size. Folds whose follow-up does not reach past a time,
+    or that hold no case or no control at it, do not count at that time (NaN when none
+    does). Risks of different folds come from different fitted models and are never
+    compared with each other; without a ``fold`` column the predictions are one fold."""
+    y_all, fold = as_structured(predictions), _folds(predictions)
+    risk = predictions["score"].to_numpy()
+    labels = np.zeros(len(predictions)) if fold is None else fold
+    out = {}
+    for t in times:
+        values, weights = [], []
+        for f in np.unique(labels):
+            y = y_all[labels == f]
+            cases = (y["time"] <= t) & y["event"]
+            inside = y["time"].min() <= t < y["time"].max()
+            if not (inside and cases.any() and (y["time"] > t).any()):
+                continue
+            values.append(time_auc(y_all, y, risk[labels == f], [t])[float(t)])
+            weights.append(len(y))
+        out[float(t)] = float(np.average(values, weights=weights)) if values else float("nan")
+    return out
+
+
 # --------------------------------------------------------------------------- nested CV
 
 
@@ -261,8 +286,8 @@ def _folds(predictions: pd.DataFrame):
 
 def summary(result, n_boot: int = 1000, seed: int = 42) -> dict:
     """Pooled C-index (averaged over repeats) with its patient-bootstrap CI, per-fold mean
-    and SD with the corrected resampled t CI, and the time-dependent AUC of the pooled
-    risks at the quartiles of the event times."""
+    and SD with the corrected resampled t CI, and the time-dependent AUC within the outer
+    folds (:func:`within_fold_time_auc`) at the quartiles of the event times."""
     from radiotx import evaluate
 
     predictions = result.predictions
@@ -273,7 +298,7 @@ def summary(result, n_boot: int = 1000, seed: int = 42) -> dict:
     event_times = y["time"][y["event"]]
     times = np.quantile(event_times, [0.25, 0.5, 0.75]) if len(event_times) else []
     times = [t for t in times if y["time"].min() < t < y["time"].max()]
-    aucs = [time_auc(y, y, part["score"].to_numpy(), times) for part in parts] if times else []
+    aucs = [within_fold_time_auc(part, times) for part in parts] if times else []
     n_test = per_fold["n_test"].mean()
     n_patients = predictions["patient_id"].nunique()
     out = {
@@ -286,7 +311,9 @@ def summary(result, n_boot: int = 1000, seed: int = 42) -> dict:
             "c_index": evaluate.corrected_t_ci(per_fold["c_index"], n_test, n_patients - n_test)
         },
         "time_auc": {
-            str(round(t)): float(np.mean([a[t] for a in aucs])) for t in (aucs[0] if aucs else {})
+            str(round(t)): float(np.nanmean([a[t] for a in aucs]))
+            for t in (aucs[0] if aucs else {})
+            if np.isfinite([a[t] for a in aucs]).any()
         },
         "n_events": int(first["event"].sum()),
     }
