@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from radiotx import demo, evaluate, models
-from radiotx.fairness import audit, outer, performance, shift
+from radiotx.fairness import audit, outer, performance, shift, survival_performance
 
 N, SEED, BIAS_MM = 300, 1, 3.0
 
@@ -162,7 +162,7 @@ def test_survival_models_get_a_c_index_per_group():
          "event": table["death"], "score": risk}
     )  # fmt: skip
     groups = table.set_index("patient_id")[["sex"]]
-    per_group, gaps = performance.survival_summary(predictions, groups, n_boot=100)
+    per_group, gaps = survival_performance.survival_summary(predictions, groups, n_boot=100)
     c_index = per_group[per_group["metric"] == "c_index"].set_index("group")
     assert c_index.loc["F", "value"] > 0.8 and abs(c_index.loc["M", "value"] - 0.5) < 0.15
     assert c_index.loc["F", "low"] <= c_index.loc["F", "value"] <= c_index.loc["F", "high"]
@@ -170,3 +170,24 @@ def test_survival_models_get_a_c_index_per_group():
     assert events.sum() == table["death"].sum() * 2  # the groups and the overall row
     gap = gaps.set_index("metric").loc["c_index_difference"]
     assert gap["value"] > 0.3 and gap["low"] > 0.1
+
+
+def test_the_c_index_per_group_pairs_patients_of_the_same_outer_fold_only():
+    """Each fold's risks on a scale of its own (a Cox model in one fold, a forest in the
+    next) leave every group's C-index and the gap as they are."""
+    table = demo.clinical_table(demo.design(200, seed=SEED), SEED)
+    risk = -table["os_months"].to_numpy() + np.random.default_rng(1).normal(0, 20, 200)
+    fold = np.arange(200) % 4
+    predictions = pd.DataFrame(
+        {"patient_id": table["patient_id"], "repeat": 0, "fold": fold, "time": table["os_months"],
+         "event": table["death"], "score": risk}
+    )  # fmt: skip
+    groups = table.set_index("patient_id")[["sex"]]
+    same = survival_performance.survival_summary(predictions, groups, n_boot=50)
+    scaled = predictions.assign(score=risk * 10.0**fold + 1000 * fold)
+    other = survival_performance.survival_summary(scaled, groups, n_boot=50)
+    for a, b in zip(same, other, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    one_fold = survival_performance.survival_summary(scaled.assign(fold=0), groups, n_boot=0)
+    c_index = lambda t: t[t["metric"] == "c_index"].set_index("group")["value"]  # noqa: E731
+    assert (abs(c_index(one_fold[0]) - c_index(same[0])) > 0.05).all()  # across folds misleads

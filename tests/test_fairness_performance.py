@@ -80,6 +80,17 @@ def test_unbiased_model_has_a_small_equalized_odds_difference(seed):
     assert value(gaps, "auc_difference")["low"] < 0.05
 
 
+def fold_wise_auc(predictions):
+    """scikit-learn's AUC of each outer fold, averaged with weights n_pos * n_neg."""
+    aucs, pairs = [], []
+    for _, fold in predictions.groupby(["repeat", "fold"]):
+        n_pos = fold["y_true"].sum()
+        if 0 < n_pos < len(fold):
+            aucs.append(roc_auc_score(fold["y_true"], fold["score"]))
+            pairs.append(n_pos * (len(fold) - n_pos))
+    return np.average(aucs, weights=pairs)
+
+
 def test_point_estimates_equal_fairlearn_and_sklearn():
     predictions, groups = cohort(shift=1.0, seed=7, decimals=2)  # rounded: tied scores
     gaps = performance.disparities(predictions, groups, attribute="sex")
@@ -89,7 +100,7 @@ def test_point_estimates_equal_fairlearn_and_sklearn():
     expected_parity = demographic_parity_difference(y, y_pred, sensitive_features=sensitive)
     assert value(gaps, "equalized_odds_difference")["value"] == expected_odds
     assert value(gaps, "demographic_parity_difference")["value"] == expected_parity
-    aucs = [roc_auc_score(y[sensitive == g], predictions["score"][sensitive == g]) for g in "AB"]
+    aucs = [fold_wise_auc(predictions[sensitive == g]) for g in "AB"]
     assert value(gaps, "auc_difference")["value"] == pytest.approx(abs(aucs[0] - aucs[1]))
 
     table = performance.subgroup_table(predictions, groups, attribute="sex", n_boot=0)
@@ -198,3 +209,25 @@ def test_fairness_summary_covers_every_attribute():
     assert len(subgroups) == (3 + 4) * len(performance.METRICS)
     assert len(gaps) == 2 * len(performance.DISPARITIES)
     assert value(gaps[gaps["attribute"] == "site"], "auc_difference")["groups"] == "S1, S2, S3"
+
+
+def test_auc_per_group_pairs_patients_of_the_same_outer_fold_only():
+    """Each fold's scores on a scale of its own (an SVM's decision values in one fold,
+    probabilities in the next) leave the groups' AUCs, their CIs and the gaps as they are;
+    pooling the pairs across folds would not."""
+    predictions, groups = cohort(shift=1.0, seed=3, repeats=2)
+    fold = predictions["fold"].to_numpy()
+    scaled = predictions.assign(score=predictions["score"] * 10.0**fold + 5 * fold)
+    tables = [
+        performance.subgroup_table(p, groups, attribute="sex", n_boot=N_BOOT, probability=False)
+        for p in (predictions, scaled)
+    ]
+    auc = [t[t["metric"] == "roc_auc"].reset_index(drop=True) for t in tables]
+    pd.testing.assert_frame_equal(auc[0], auc[1])
+    assert value(tables[0], "roc_auc", "A")["value"] == pytest.approx(
+        fold_wise_auc(predictions[predictions["patient_id"].map(groups) == "A"])
+    )
+    gaps = [performance.disparities(p, groups, attribute="sex") for p in (predictions, scaled)]
+    pd.testing.assert_frame_equal(gaps[0], gaps[1])
+    across = roc_auc_score(scaled["y_true"], scaled["score"])
+    assert abs(value(tables[1], "roc_auc", "overall")["value"] - across) > 0.05

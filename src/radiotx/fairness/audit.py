@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from radiotx import cohort, evaluate, splits
-from radiotx.fairness import performance, shift, subgroups
+from radiotx.fairness import performance, shift, subgroups, survival_performance
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402
@@ -177,7 +177,7 @@ def model_tables(predictions: dict, groups: pd.DataFrame, s: Settings):
     metrics, gaps = [], []
     for (endpoint, pipeline, model), table in predictions.items():
         if "event" in table:  # a survival endpoint: C-index per group
-            per_group, disparity = performance.survival_summary(
+            per_group, disparity = survival_performance.survival_summary(
                 table, groups, n_boot=s.bootstrap, seed=s.seed, min_group=s.min_group
             )
         else:

@@ -15,7 +15,9 @@ between-group differences that fairness criteria are stated in:
 The input is the out-of-fold predictions table of the platform (``patient_id``,
 ``repeat``, ``fold``, ``y_true``, ``score``, ``y_pred``). With repeated CV a patient has
 one row per repeat, and every statistic here is computed on all rows pooled: each patient
-counts once per repeat, so the point estimates average over the repeats. The per-group
+counts once per repeat, so the point estimates average over the repeats. AUCs count only
+the (positive, negative) pairs of one outer fold of one repeat, since each fold's scores
+come from its own fitted model (:func:`radiotx.evaluate.within_fold_auc`). The per-group
 CIs of :func:`subgroup_table` come from a row bootstrap within each group, which treats
 the rows of one patient as independent and so is too narrow with several repeats; the CIs of
 :func:`disparities` resample patients and carry all their rows along, so they are not.
@@ -35,7 +37,8 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
+
+from radiotx import evaluate
 
 METRICS = (
     "n",
@@ -56,7 +59,7 @@ DISPARITIES = (
 )
 MISSING = "missing"
 OVERALL = "overall"
-_QUANTILES = [0.025, 0.975]
+QUANTILES = [0.025, 0.975]
 _REQUIRED = ("patient_id", "y_true", "score", "y_pred")
 
 
@@ -64,9 +67,9 @@ def _nan_on_error(metric: Callable) -> Callable:
     """A metric that gives NaN where it is undefined: a bootstrap sample of a small group
     may hold one class only, and fairlearn's bootstrap lets an exception end the run."""
 
-    def wrapped(y_true, y_pred) -> float:
+    def wrapped(y_true, y_pred, **params) -> float:
         try:
-            return float(metric(np.asarray(y_true), np.asarray(y_pred)))
+            return float(metric(np.asarray(y_true), np.asarray(y_pred), **params))
         except (ValueError, ZeroDivisionError):
             return np.nan
 
@@ -91,10 +94,8 @@ def _selection_rate(y_true, y_pred) -> float:
     return selection_rate(y_true, y_pred, pos_label=1)
 
 
-def _roc_auc(y_true, score) -> float:
-    if np.unique(y_true).size < 2:
-        return np.nan
-    return roc_auc_score(y_true, score)
+def _roc_auc(y_true, score, stratum) -> float:
+    return evaluate.within_fold_auc(y_true, score, stratum)
 
 
 def _brier(y_true, probability) -> float:
@@ -106,12 +107,25 @@ def _calibration_in_the_large(y_true, probability) -> float:
     return np.mean(probability) - np.mean(y_true)
 
 
+def strata(predictions: pd.DataFrame) -> np.ndarray:
+    """The outer fold of each row as one integer per (repeat, fold); zeros without a
+    ``fold`` column. Scores are ranked only against scores of the same stratum: each
+    outer fold's come from its own fitted model (an SVM's decision values in one, a
+    logistic regression's probabilities in the next)."""
+    if "fold" not in predictions:
+        return np.zeros(len(predictions), dtype=int)
+    keys = predictions[["repeat", "fold"]] if "repeat" in predictions else predictions[["fold"]]
+    return keys.groupby(list(keys.columns), sort=True).ngroup().to_numpy()
+
+
 def _with_groups(predictions: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
-    """The predictions with a string ``group`` column (patients without one: "missing")."""
+    """The predictions with a string ``group`` column (patients without one: "missing")
+    and the ``stratum`` (:func:`strata`) of each row."""
     missing = [c for c in _REQUIRED if c not in predictions]
     if missing:
         raise ValueError(f"predictions lack the columns {missing}")
     table = predictions.reset_index(drop=True).copy()
+    table["stratum"] = strata(table)
     table["patient_id"] = table["patient_id"].astype(str)
     lookup = pd.Series(groups.to_numpy(), index=groups.index.astype(str))
     lookup = lookup[~lookup.index.duplicated()]
@@ -169,9 +183,11 @@ def subgroup_table(
     estimates: dict[str, tuple[pd.Series, pd.Series, pd.Series]] = {}
     rng = np.random.default_rng(seed)
     for metrics, y_pred in ((label_metrics, table["y_pred"]), (score_metrics, table["score"])):
+        paired = {"roc_auc": {"stratum": table["stratum"].to_numpy()}}
         frame = MetricFrame(
-            metrics=metrics, y_true=table["y_true"], y_pred=y_pred, sensitive_features=sensitive
-        )
+            metrics=metrics, y_true=table["y_true"], y_pred=y_pred, sensitive_features=sensitive,
+            sample_params={name: paired[name] for name in metrics if name in paired},
+        )  # fmt: skip
         by_group = frame.by_group.copy()
         by_group.loc[OVERALL] = frame.overall
         for name in metrics:
@@ -211,10 +227,11 @@ def _bootstrap(table: pd.DataFrame, metric: str, n_boot: int, rng) -> tuple[pd.S
         y = part["y_true"].to_numpy()[rows]
         pred = part["y_pred"].to_numpy()[rows]
         score = part["score"].to_numpy()[rows]
-        values = _VECTORISED[metric](y, pred, score)
+        stratum = part["stratum"].to_numpy()[rows]
+        values = _VECTORISED[metric](y, pred, score, stratum)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no bounds
-            low[group], high[group] = np.nanquantile(values, _QUANTILES)
+            low[group], high[group] = np.nanquantile(values, QUANTILES)
     return pd.Series(low), pd.Series(high)
 
 
@@ -223,22 +240,30 @@ def _ratio(numerator, denominator) -> np.ndarray:
         return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
 
 
-def _auc_rows(y: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """ROC AUC of every row (Mann-Whitney U from mid-ranks); NaN for a one-class row."""
-    ranks = rankdata(score, axis=1)
-    positives = y.sum(axis=1)
-    negatives = y.shape[1] - positives
-    u = (ranks * y).sum(axis=1) - positives * (positives + 1) / 2
-    return _ratio(u, positives * negatives)
+def _auc_rows(y: np.ndarray, score: np.ndarray, stratum: np.ndarray) -> np.ndarray:
+    """ROC AUC of every row over the pairs within one stratum (Mann-Whitney U from
+    mid-ranks, summed over strata); NaN for a row without such a pair. The scores of the
+    other strata are set below every score, so each stratum's ranks are its own plus a
+    constant."""
+    u = pairs = 0.0
+    for value in np.unique(stratum):
+        inside = stratum == value
+        ranks = rankdata(np.where(inside, score, -np.inf), axis=1)
+        positives = (y * inside).sum(axis=1)
+        negatives = inside.sum(axis=1) - positives
+        outside = (~inside).sum(axis=1)
+        u = u + (ranks * y * inside).sum(axis=1) - positives * (outside + (positives + 1) / 2)
+        pairs = pairs + positives * negatives
+    return _ratio(u, pairs)
 
 
 _VECTORISED = {
-    "sensitivity": lambda y, pred, score: _ratio((pred * y).sum(1), y.sum(1)),
-    "specificity": lambda y, pred, score: _ratio(((1 - pred) * (1 - y)).sum(1), (1 - y).sum(1)),
-    "selection_rate": lambda y, pred, score: pred.mean(1),
-    "roc_auc": lambda y, pred, score: _auc_rows(y, score),
-    "brier": lambda y, pred, score: ((score - y) ** 2).mean(1),
-    "calibration_intercept": lambda y, pred, score: score.mean(1) - y.mean(1),
+    "sensitivity": lambda y, pred, score, _: _ratio((pred * y).sum(1), y.sum(1)),
+    "specificity": lambda y, pred, score, _: _ratio(((1 - pred) * (1 - y)).sum(1), (1 - y).sum(1)),
+    "selection_rate": lambda y, pred, score, _: pred.mean(1),
+    "roc_auc": lambda y, pred, score, stratum: _auc_rows(y, score, stratum),
+    "brier": lambda y, pred, score, _: ((score - y) ** 2).mean(1),
+    "calibration_intercept": lambda y, pred, score, _: score.mean(1) - y.mean(1),
 }
 
 
@@ -255,11 +280,23 @@ def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
-def _weighted_auc(score: np.ndarray, y_true: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _weighted_auc(score, y_true, weights, stratum) -> np.ndarray:
     """ROC AUC of one group under each row of ``weights`` (replicates x rows): the
-    Mann-Whitney probability that a positive outranks a negative, ties counting one half.
-    Integer weights give the AUC of the rows repeated that often, so one sort serves every
-    bootstrap replicate."""
+    Mann-Whitney probability that a positive outranks a negative of the same stratum
+    (:func:`strata`), ties counting one half. Integer weights give the AUC of the rows
+    repeated that often, so one sort serves every bootstrap replicate."""
+    beaten = pairs = 0.0
+    for value in np.unique(stratum):
+        inside = stratum == value
+        part = _weighted_pairs(score[inside], y_true[inside], weights[:, inside])
+        beaten, pairs = beaten + part[0], pairs + part[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, beaten / pairs, np.nan)
+
+
+def _weighted_pairs(score, y_true, weights) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted Mann-Whitney count and the weighted number of (positive, negative)
+    pairs of each row of ``weights``."""
     order = np.argsort(score, kind="stable")
     score, y_true, weights = score[order], y_true[order], weights[:, order]
     negative = weights * (y_true == 0)
@@ -268,12 +305,10 @@ def _weighted_auc(score: np.ndarray, y_true: np.ndarray, weights: np.ndarray) ->
     last = np.searchsorted(score, score, side="right")
     beaten = below[:, first] + 0.5 * (below[:, last] - below[:, first])
     positive = weights * (y_true == 1)
-    n_pairs = positive.sum(axis=1) * negative.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_pairs > 0, (positive * beaten).sum(axis=1) / n_pairs, np.nan)
+    return (positive * beaten).sum(axis=1), positive.sum(axis=1) * negative.sum(axis=1)
 
 
-def _gap(values: np.ndarray) -> np.ndarray:
+def gap(values: np.ndarray) -> np.ndarray:
     """Largest minus smallest group value (groups on the last axis); NaN when any group's
     value is undefined, as the gap then is too."""
     return values.max(axis=-1) - values.min(axis=-1)
@@ -326,6 +361,7 @@ def disparities(
     y_true = table["y_true"].to_numpy()
     y_pred = table["y_pred"].to_numpy()
     score = table["score"].to_numpy()
+    stratum = table["stratum"].to_numpy()
     # a patient's rows (one per repeat) travel together in the bootstrap
     per_row = np.column_stack(
         [y_true == 1, (y_true == 1) & (y_pred == 1), y_true == 0, (y_true == 0) & (y_pred == 1)]
@@ -348,7 +384,7 @@ def disparities(
         in_group = np.isin(row_patient, members)
         position = np.searchsorted(members, row_patient[in_group])
         weights = np.vstack([np.ones(in_group.sum()), times[:, position]])
-        auc = _weighted_auc(score[in_group], y_true[in_group], weights)
+        auc = _weighted_auc(score[in_group], y_true[in_group], weights, stratum[in_group])
         aucs.append(auc[0])
         boot_aucs.append(auc[1:])
 
@@ -358,11 +394,11 @@ def disparities(
 
     def gaps(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {
-            "equalized_odds_difference": np.maximum(_gap(rates["tpr"]), _gap(rates["fpr"])),
-            "demographic_parity_difference": _gap(rates["selection"]),
-            "auc_difference": _gap(rates["auc"]),
-            "sensitivity_difference": _gap(rates["tpr"]),
-            "specificity_difference": _gap(rates["tnr"]),
+            "equalized_odds_difference": np.maximum(gap(rates["tpr"]), gap(rates["fpr"])),
+            "demographic_parity_difference": gap(rates["selection"]),
+            "auc_difference": gap(rates["auc"]),
+            "sensitivity_difference": gap(rates["tpr"]),
+            "specificity_difference": gap(rates["tnr"]),
         }
 
     point_gaps, boot_gaps = gaps(point), gaps(boot)
@@ -371,7 +407,7 @@ def disparities(
         warnings.simplefilter("ignore", RuntimeWarning)  # all replicates undefined: NaN CI
         for metric in DISPARITIES:
             low, high = (
-                np.nanquantile(boot_gaps[metric], _QUANTILES) if n_boot > 0 else (np.nan,) * 2
+                np.nanquantile(boot_gaps[metric], QUANTILES) if n_boot > 0 else (np.nan,) * 2
             )
             values[metric] = (float(point_gaps[metric]), float(low), float(high))
     return result(values)
@@ -415,81 +451,3 @@ def fairness_summary(
     if not subgroups:
         raise ValueError("groups_table has no attribute columns")
     return pd.concat(subgroups, ignore_index=True), pd.concat(gaps, ignore_index=True)
-
-
-# ------------------------------------------------------------------------------ survival
-
-SURVIVAL_METRICS = ("n", "events", "c_index")
-
-
-def _c_index(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's C; NaN without a comparable pair."""
-    from sksurv.metrics import concordance_index_censored
-
-    if not event.any():
-        return np.nan
-    try:
-        return float(concordance_index_censored(event, time, risk)[0])
-    except ValueError:  # all times tied, or no comparable pair
-        return np.nan
-
-
-def survival_summary(
-    predictions: pd.DataFrame,
-    groups_table: pd.DataFrame,
-    *,
-    n_boot: int = 200,
-    seed: int = 42,
-    min_group: int = 5,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The survival counterpart of :func:`fairness_summary`, on out-of-fold risks
-    (``time``, ``event``, ``score``): patients, events and Harrell's C-index per group
-    with a 95 % CI (rows resampled within the group), and the C-index gap between the
-    groups of at least ``min_group`` patients, its CI from the same resamples. Returns
-    (subgroups, disparities) in the columns of the binary tables."""
-    event = predictions["event"].to_numpy(dtype=bool)
-    time = predictions["time"].to_numpy(dtype=float)
-    risk = predictions["score"].to_numpy(dtype=float)
-    ids = predictions["patient_id"].astype(str)
-    rows, gaps = [], []
-    rng = np.random.default_rng(seed)
-    for attribute in groups_table.columns:
-        group_of = ids.map(groups_table[attribute]).fillna(MISSING).astype(str).to_numpy()
-        members = {OVERALL: np.arange(len(ids))}
-        members.update({g: np.flatnonzero(group_of == g) for g in sorted(set(group_of))})
-        point, draws, compared = {}, {}, []
-        for group, index in members.items():
-            picks = rng.choice(index, size=(n_boot, len(index)))
-            draws[group] = np.array([_c_index(event[d], time[d], risk[d]) for d in picks])
-            point[group] = _c_index(event[index], time[index], risk[index])
-            n = ids.iloc[index].nunique()
-            if group != OVERALL and n >= min_group:
-                compared.append(group)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # every draw undefined
-                low, high = np.nanquantile(draws[group], _QUANTILES) if n_boot else (np.nan,) * 2
-            small = group != OVERALL and n < min_group
-            rows += [
-                (attribute, group, "n", float(n), np.nan, np.nan, small),
-                (attribute, group, "events", float(event[index].sum()), np.nan, np.nan, small),
-                (attribute, group, "c_index", point[group], float(low), float(high), small),
-            ]
-        value = low = high = np.nan
-        note = ""
-        if len(compared) >= 2:
-            value = _gap(np.array([point[g] for g in compared]))
-            boot = np.stack([draws[g] for g in compared], axis=-1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                low, high = np.nanquantile(_gap(boot), _QUANTILES) if n_boot else (np.nan,) * 2
-        else:
-            note = f"fewer than two groups of at least {min_group} patients"
-        gaps.append(
-            (attribute, "c_index_difference", float(value), float(low), float(high),
-             ", ".join(compared), note)
-        )  # fmt: skip
-    subgroups = pd.DataFrame(
-        rows, columns=["attribute", "group", "metric", "value", "low", "high", "small"]
-    )
-    columns = ["attribute", "metric", "value", "low", "high", "groups", "note"]
-    return subgroups, pd.DataFrame(gaps, columns=columns)
