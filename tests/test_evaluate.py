@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from radiotx import cohort, evaluate, experiment, models, splits
+from radiotx import calibration, cohort, evaluate, experiment, final, models, splits
 from radiotx.errors import InputError
 
 # -------------------------------------------------------------------------------- metrics
@@ -548,29 +549,37 @@ def test_within_fold_auc_pairs_patients_of_the_same_fold_only():
     np.testing.assert_allclose(drawn, direct)
 
 
-def mixed_choice_study(seed=5, n=100):
-    """Outer folds whose inner CV picks an RBF SVM (decision values) in some and logistic
-    regression (probabilities) in others."""
+def mixed_choice_data(seed, n, start=0):
+    """Two informative features and an interaction that an RBF SVM can use (ids from
+    ``start``)."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    ids = [f"P{i:03d}" for i in range(n)]
+    ids = [f"P{i:04d}" for i in range(start, start + n)]
     a = rng.normal(size=(n, 20))
     a[:, :3] += 0.9 * y[:, None]
     a[:, 3] += 1.2 * (y * (a[:, 4] > 0))  # an interaction that the SVM can use
-    labels = pd.Series(y.astype(float), index=ids)
     frame = pd.DataFrame(a, index=ids, columns=[f"f{i}" for i in range(20)])
+    return frame, pd.Series(y.astype(float), index=ids)
+
+
+def mixed_choice_study(seed=5, n=100):
+    """Outer folds whose inner CV picks an RBF SVM (decision values) in some and logistic
+    regression (probabilities) in others (the best inner score, not the simplest within
+    its standard error, which would take logistic regression more often)."""
+    frame, labels = mixed_choice_data(seed, n)
     mdata = cohort.build({"a": frame}, {"response": labels})
     settings = experiment.Settings(
-        seed=seed, k_features=(5,), balancers=("class_weight",), candidates=("logreg", "svm")
-    )
+        seed=seed, k_features=(5,), balancers=("class_weight",), candidates=("logreg", "svm"),
+        choice="best",
+    )  # fmt: skip
     folds = splits.make_splits(labels, n_splits=5, seed=seed)
     return experiment.procedure(
         mdata, folds, endpoint="response", pipeline="a", modalities=["a"], settings=settings
-    ).evaluate()["selected"]
+    )
 
 
 def test_pooled_auc_of_folds_with_different_classifiers_equals_the_fold_wise_auc():
-    result = mixed_choice_study()
+    result = mixed_choice_study().evaluate()["selected"]
     chosen = {f["best_params"]["clf"].split("(")[0] for f in result.folds}
     assert chosen == {"SVC", "LogisticRegression"}  # the premise: scores on two scales
     summary = result.summary(n_boot=200, seed=0)
@@ -581,6 +590,39 @@ def test_pooled_auc_of_folds_with_different_classifiers_equals_the_fold_wise_auc
     # comparing scores across folds would have cost the pooled AUC far more than that
     p = result.predictions
     assert summary["mean"]["roc_auc"] - roc_auc_score(p["y_true"], p["score"]) > 2 * noise
+
+
+def test_the_final_model_is_recalibrated_on_one_score_scale(tmp_path):
+    """Folds that gave decision values and probabilities: the final model's recalibration
+    is learned from its own configuration's cross-fitted scores, and its probabilities fit
+    new patients; learned from the nested CV's mixed scores they would not."""
+    job = mixed_choice_study(seed=2)
+    result = job.evaluate()["selected"]
+    assert {f["best_params"]["clf"].split("(")[0] for f in result.folds} == {
+        "SVC", "LogisticRegression"
+    }  # fmt: skip
+    tuned = job.final_models()
+    assert tuned["logreg"].cross_fitted is None  # probabilities in every fold: one scale
+    assert tuned["svm"].cross_fitted is not None
+    cross = tuned["selected"].cross_fitted
+    outer = splits.outer(job.folds, 0)
+    assert (cross.set_index("patient_id")["fold"] == outer.loc[cross["patient_id"]]).all()
+    assert sorted(cross["patient_id"]) == sorted(job.X.index)
+    summary = experiment.write_model(
+        result, job.meta, "selected", job.settings, tmp_path, tuned=tuned["selected"]
+    )
+    assert summary["calibration"]["scores"] == "final configuration, cross-fitted"
+    model = joblib.load(tmp_path / "model.joblib")
+    frame, labels = mixed_choice_data(102, 2000, start=1000)
+    new = frame.add_prefix("a:")
+    fitted = calibration.slope_and_intercept(labels, model.predict_proba(new)[:, 1])
+    assert 0.7 < fitted["calibration_slope"] < 1.4
+    assert abs(fitted["calibration_intercept"]) < 0.3
+    mixed = final.FinalModel.from_out_of_fold(
+        tuned["selected"].estimator, job.meta, result.predictions, result.probability
+    )
+    flat = calibration.slope_and_intercept(labels, mixed.predict_proba(new)[:, 1])
+    assert flat["calibration_slope"] > 2  # a map fitted to two scales at once
 
 
 def test_repeated_inner_cv_compares_the_candidates_on_every_partition(informative, caplog):

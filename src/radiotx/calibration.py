@@ -1,9 +1,12 @@
 """Calibration of a binary model: how far its probabilities are from observed risks, and
 the recalibration map that the final model applies to new patients.
 
-The map is learned from the nested CV's out-of-fold scores, never from patients a model
-was fitted on: a model's probabilities on its own training patients are over-confident,
-and SMOTE or class weights shift them towards the balanced prevalence on purpose.
+The map is learned from out-of-fold scores, never from patients a model was fitted on: a
+model's probabilities on its own training patients are over-confident, and SMOTE or class
+weights shift them towards the balanced prevalence on purpose. The scores are the nested
+CV's when every fold gave probabilities; else the final configuration's, cross-fitted
+(:func:`radiotx.experiment.calibration_scores`), since decision values of different folds'
+models are on different scales.
 """
 
 from __future__ import annotations

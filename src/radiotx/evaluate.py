@@ -376,7 +376,7 @@ def tune(
         clone(pipeline), param_grid, cv=cv, scoring=scoring, n_jobs=1,
         refit=True if rule == "best" else refit,
     )  # fmt: skip
-    with _quiet_search():
+    with quiet_search():
         return search.fit(X, y)
 
 
@@ -485,15 +485,18 @@ SELECTED_COLUMNS = ["fold", "modality", "feature"]
 @dataclass
 class Tuned:
     """One inner-CV choice: the pipeline refitted on the training rows with the chosen
-    parameters, and its mean inner-CV ROC AUC."""
+    parameters, and its mean inner-CV ROC AUC. ``cross_fitted`` may hold the out-of-fold
+    scores of the same configuration refitted on each outer training set
+    (:meth:`radiotx.experiment.Procedure.cross_fit`), one score scale across folds."""
 
     estimator: object
     params: dict
     inner_score: float
+    cross_fitted: pd.DataFrame | None = None
 
 
 @contextmanager
-def _quiet_search():
+def quiet_search():
     with warnings.catch_warnings():
         # A block narrower than k after the variance filter keeps all its features.
         warnings.filterwarnings("ignore", message=r"k=\d+ is greater than n_features")
@@ -548,7 +551,7 @@ def tune_each(
         len(X), len(owner), n_splits, len(owner) * n_splits, ", ".join(names),
     )  # fmt: skip
     started = time.perf_counter()
-    with _quiet_search():
+    with quiet_search():
         cached = clone(pipeline).set_params(memory=FitCache())
         search = GridSearchCV(
             cached,

@@ -14,6 +14,7 @@ import joblib
 import mudata as md
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from radiotx import (
     calibration,
@@ -303,6 +304,47 @@ class Procedure:
         development patient, one fitted pipeline per model."""
         return {name: tuned.estimator for name, tuned in self.tune_final().items()}
 
+    def final_models(self) -> dict[str, evaluate.Tuned]:
+        """:meth:`tune_final`, and for a binary endpoint the cross-fitted scores
+        (:meth:`cross_fit`) of every model whose out-of-fold scores may mix scales: models
+        that give decision values (their scale moves with the hyper-parameters each fold
+        chose), and the ``selected`` model when one of its candidates does (its folds may
+        choose a probability in one fold, a decision value in the next)."""
+        tuned = self.tune_final()
+        if self.meta.get("kind") != BINARY:
+            return tuned
+        scales = {n: hasattr(t.estimator, "predict_proba") for n, t in tuned.items()}
+        mixed = not all(scales.values())  # the selected model's folds may differ in kind
+        for name, choice in tuned.items():  # a copy: "selected" may share its choice
+            if not scales[name] or (name == models.SELECTED and mixed):
+                tuned[name] = replace(choice, cross_fitted=self.cross_fit(choice))
+        return tuned
+
+    def cross_fit(self, tuned: evaluate.Tuned) -> pd.DataFrame:
+        """Out-of-fold scores of one final configuration: its pipeline with the chosen
+        parameters refitted on each outer training set of the first repeat (no search),
+        scoring that fold's test patients. Every score comes from the same configuration,
+        so the scores are comparable across folds, unlike the nested CV's when its folds
+        chose different models; the final model's recalibration is learned from them."""
+        repeat = splits.repeat_ids(self.folds)[0]
+        outer = self.outer(repeat)
+        parts = []
+        for fold in sorted(outer.unique()):
+            train = (outer != fold).to_numpy()
+            X_train, X_test = self.X.loc[train], self.X.loc[~train]
+            with self._pretraining(X_train), evaluate.quiet_search():
+                fitted = clone(tuned.estimator).fit(X_train, self.y.loc[train])
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "patient_id": X_test.index, "repeat": repeat, "fold": fold,
+                        "y_true": self.y.loc[~train].astype(int).to_numpy(),
+                        "score": evaluate.scores(fitted, X_test),
+                    }
+                )
+            )  # fmt: skip
+        return pd.concat(parts, ignore_index=True)
+
     def tune_final(self) -> dict[str, evaluate.Tuned]:
         """:meth:`refit` with each model's chosen parameters and inner-CV score."""
         s = self.settings
@@ -524,6 +566,16 @@ def from_job(inputs, wildcards, params) -> Procedure:
     )
 
 
+def calibration_scores(result: evaluate.NestedCVResult, tuned=None) -> tuple[pd.DataFrame, bool]:
+    """The out-of-fold scores that calibration is assessed and learned on, and whether
+    they are probabilities: the nested CV's when every fold gave probabilities (one scale
+    across folds); else the cross-fitted scores of the final configuration
+    (:meth:`Procedure.cross_fit`), whose folds share one model and so one scale."""
+    if result.probability or tuned is None or tuned.cross_fitted is None:
+        return result.predictions, result.probability
+    return tuned.cross_fitted, hasattr(tuned.estimator, "predict_proba")
+
+
 def write_model(
     result: evaluate.NestedCVResult,
     meta: dict,
@@ -554,8 +606,11 @@ def write_model(
         metrics = {"primary_metric": "roc_auc", **result.summary(settings.n_boot, settings.seed)}
         report.plot_roc(predictions, outdir / "performance.png", title=title)
     if meta.get("kind") == BINARY:
-        metrics["calibration"] = calibration.summary(predictions, result.probability)
-        plots.write_binary(predictions, result.probability, outdir / "plots", title)
+        scored = calibration_scores(result, tuned)
+        metrics["calibration"] = calibration.summary(*scored)
+        if scored[0] is not predictions:
+            metrics["calibration"]["scores"] = "final configuration, cross-fitted"
+        plots.write_binary(predictions, result.probability, outdir / "plots", title, scored)
     elif meta.get("kind") == MULTICLASS:
         path = outdir / "plots" / "confusion_matrix.png"
         plots.plot_confusion_matrix(predictions, path, title, labels=meta.get("classes"))
@@ -564,8 +619,9 @@ def write_model(
             "params": {key: evaluate.plain(value) for key, value in tuned.params.items()},
             "inner_score": tuned.inner_score,
         }
+        scored, probability = calibration_scores(result, tuned)
         model = final.FinalModel.from_out_of_fold(
-            tuned.estimator, {**meta, "classifier": classifier}, predictions, result.probability
+            tuned.estimator, {**meta, "classifier": classifier}, scored, probability
         )
         joblib.dump(model, outdir / "model.joblib")
     summary = {
@@ -615,7 +671,7 @@ def run(
     )  # fmt: skip
     result = job.evaluate()[classifier]
     return write_model(
-        result, job.meta, classifier, settings, outdir, tuned=job.tune_final()[classifier]
+        result, job.meta, classifier, settings, outdir, tuned=job.final_models()[classifier]
     )
 
 

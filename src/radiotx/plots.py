@@ -101,20 +101,26 @@ def plot_decision_curve(y_true, probability, path, title: str = "") -> None:
     _save(fig, ax, path, title)
 
 
-def write_binary(predictions: pd.DataFrame, probability: bool, outdir, title="") -> None:
+def write_binary(
+    predictions: pd.DataFrame, probability: bool, outdir, title="", calibrated=None
+) -> None:
     """Every figure of a binary model into ``outdir``. Calibration and decision curve use
-    the cross-fitted recalibrated probabilities (what the final model reports); the raw
-    probabilities join the calibration figure when the model has them."""
+    the cross-fitted recalibrated probabilities (what the final model reports) of
+    ``calibrated``, the scores and whether they are probabilities
+    (:func:`radiotx.experiment.calibration_scores`; by default the predictions); the raw
+    probabilities join the calibration figure when they are probabilities."""
     from radiotx import calibration
 
     part = _first_repeat(predictions)
     outdir = Path(outdir)
-    recalibrated = calibration.cross_fitted(part, probability)
+    scored, probability = (predictions, probability) if calibrated is None else calibrated
+    scored = _first_repeat(scored)
+    recalibrated = calibration.cross_fitted(scored, probability)
     kept = ~np.isnan(recalibrated)
-    y = part["y_true"].to_numpy(dtype=int)
+    y = scored["y_true"].to_numpy(dtype=int)
     curves = {"recalibrated (cross-fitted)": recalibrated[kept]}
     if probability:
-        curves["raw"] = part["score"].to_numpy(dtype=float)[kept]
+        curves["raw"] = scored["score"].to_numpy(dtype=float)[kept]
     plot_precision_recall(part, outdir / "precision_recall.png", title)
     plot_calibration(y[kept], curves, outdir / "calibration.png", title)
     plot_decision_curve(y[kept], recalibrated[kept], outdir / "decision_curve.png", title)

@@ -7,4 +7,4 @@ from radiotx import experiment, logs
 
 logs.to_file(snakemake.log[0])
 job = experiment.from_job(snakemake.input, snakemake.wildcards, snakemake.params)
-joblib.dump(job.tune_final(), snakemake.output[0])
+joblib.dump(job.final_models(), snakemake.output[0])
