@@ -13,9 +13,11 @@ does.
     .venv/bin/python tests/benchmarks/model_choice.py --endpoint recurrence --block clinical
     .venv/bin/python tests/benchmarks/model_choice.py --repeats 1 --permutations 20
 
-``--permutations N`` also re-runs the whole procedure on N label permutations (the
-workflow's draws, ``radiotx.permutation.permute``) and prints each model's null
-distribution of the pooled AUC, which an honest procedure centres on 0.5.
+``--endpoint overall_survival`` scores the survival models (Coxnet, random survival
+forest) by the C-index. ``--permutations N`` also re-runs the whole procedure on N label
+permutations (the workflow's draws, ``radiotx.experiment.permuted``) and prints each
+model's null distribution of the pooled AUC or C-index, which an honest procedure centres
+on 0.5.
 
 The data is read from ``RADIOTX_DATA`` (default ``../shared/data/nsclc-radiogenomics``).
 """
@@ -29,14 +31,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from radiotx import cohort, compare, experiment, permutation, splits
+from radiotx import cohort, compare, experiment, splits, survival
 
 DATA = Path(os.environ.get("RADIOTX_DATA", "../shared/data/nsclc-radiogenomics"))
-ENDPOINTS = {  # name -> (clinical column, positive value)
-    "egfr": ("EGFR mutation status", "Mutant"),
-    "recurrence": ("Recurrence", "yes"),
-    "survival_status": ("Survival Status", "Dead"),
-}
+ENDPOINTS = {  # the example config's endpoints
+    "egfr": {"column": "EGFR mutation status", "positive": "Mutant"},
+    "recurrence": {"column": "Recurrence", "positive": "yes"},
+    "survival_status": {"column": "Survival Status", "positive": "Dead"},
+    "overall_survival": {
+        "event": "Survival Status", "positive": "Dead", "start": "CT Date",
+        "end": ["Date of Death", "Date of Last Known Alive"],
+    },
+}  # fmt: skip
 
 
 CLINICAL = {  # the example config's clinical columns
@@ -54,10 +60,9 @@ def real_cohort(endpoint: str, block: str):
         features = pd.read_csv(DATA / "expression_log_zscore.csv", index_col=0).T
     else:
         features = cohort.encode_clinical(table, **CLINICAL)
-    column, positive = ENDPOINTS[endpoint]
-    labels = cohort.endpoint_labels(table, column, positive)
-    mdata = cohort.build({block: features}, {endpoint: labels})
-    return mdata, labels.reindex(features.index).dropna()
+    columns = cohort.endpoint_columns(table, endpoint, ENDPOINTS[endpoint])
+    mdata = cohort.build({block: features}, columns)
+    return mdata, columns[endpoint].reindex(features.index).dropna()  # labels, or events
 
 
 def main() -> None:
@@ -67,7 +72,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inner-repeats", type=int, default=1, help="cv.inner_repeats")
-    parser.add_argument("--choice", default="best", choices=["best", "one_se"], help="model.choice")
+    parser.add_argument(
+        "--choice", default="one_se", choices=["best", "one_se"], help="model.choice"
+    )
     parser.add_argument("--permutations", type=int, default=0, help="label permutations")
     args = parser.parse_args()
 
@@ -77,7 +84,7 @@ def main() -> None:
         seed=args.seed, inner_repeats=args.inner_repeats, choice=args.choice,
         k_features=(10, 30),
         selectors=("anova", "mrmr"), balancers=("smote", "class_weight"),
-        candidates=("logreg", "svm", "rf"),
+        candidates=("logreg", "svm", "rf"), survival_models=("coxnet", "rsf"),
         n_boot=200, rnaseq={"min_expression": None, "genes": "variance", "n_genes": 500},
     )  # fmt: skip
     job = experiment.procedure(
@@ -90,33 +97,29 @@ def main() -> None:
     n_folds = sum(len(r.folds) for r in results.values()) // len(results)
     print(
         f"{args.endpoint} ({args.block}): {len(labels)} patients, {int(labels.sum())} "
-        f"positive; inner CV {args.inner_repeats} x 3 folds, choice {args.choice}; "
+        f"positive or events; inner CV {args.inner_repeats} x 3 folds, choice {args.choice}; "
         f"{args.repeats} x 5 outer folds in {seconds:.0f} s ({seconds / n_folds:.1f} s a fold)"
     )
+    metric = "roc_auc" if job.survival is None else "c_index"
     rows, metrics = [], []
     for name, result in results.items():
-        summary = result.summary(n_boot=200, seed=args.seed)
-        rows.append({"model": name, "pooled_auc": summary["pooled"]["roc_auc"],
-                     "fold_mean": summary["mean"]["roc_auc"],
-                     "ci_low": summary["ci95"]["roc_auc"][0],
-                     "ci_high": summary["ci95"]["roc_auc"][1]})  # fmt: skip
+        if job.survival is None:
+            summary = result.summary(n_boot=200, seed=args.seed)
+        else:
+            summary = survival.summary(result, n_boot=200, seed=args.seed)
+        rows.append({"model": name, f"pooled_{metric}": summary["pooled"][metric],
+                     "fold_mean": summary["mean"][metric],
+                     "ci_low": summary["ci95"][metric][0],
+                     "ci_high": summary["ci95"][metric][1]})  # fmt: skip
         metrics.append({"endpoint": args.endpoint, "pipeline": args.block, "classifier": name,
-                        "folds": result.folds})  # fmt: skip
+                        "folds": result.folds, "primary_metric": metric})  # fmt: skip
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     cost = compare.selection_cost(metrics)
     columns = ["candidate", "selected", "fixed", "cost", "ci_low", "ci_high", "t_p"]
     print(cost[columns].round(3).to_string(index=False))
     if args.permutations:
-        null = pd.DataFrame(
-            [
-                {name: experiment.pooled_auc(r.predictions) for name, r in draw.items()}
-                for draw in (
-                    job.evaluate(permutation.permute(job.target, args.seed, index), select=False)
-                    for index in range(args.permutations)
-                )
-            ]
-        )
-        print(f"pooled AUC under {args.permutations} label permutations:")
+        null = pd.DataFrame([experiment.permuted(job, i) for i in range(args.permutations)])
+        print(f"pooled {metric} under {args.permutations} label permutations:")
         print(null.describe().loc[["mean", "std", "min", "max"]].round(3).to_string())
 
 
