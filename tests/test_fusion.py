@@ -159,7 +159,7 @@ def test_a_fusion_pipeline_chooses_its_strategy_in_the_inner_cv():
     folds = splits.make_splits(labels, n_splits=3, seed=1)
     settings = experiment.Settings(
         k_features=(5,), balancers=("class_weight",), candidates=("logreg",),
-        strategies=fusion.STRATEGIES, n_boot=50,
+        strategies=fusion.STRATEGIES, n_boot=50, choice="best",  # the best inner score
     )  # fmt: skip
     job = experiment.procedure(
         mdata, folds, endpoint="response", pipeline="ab", modalities=["a", "b"],
