@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from radiotx import report
+from radiotx import plots, report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -156,7 +156,7 @@ def test_write_summary(table, tmp_path):
 def test_plot_roc_writes_png(model_dirs, tmp_path):
     preds = pd.read_csv(model_dirs[1] / "predictions.tsv", sep="\t")
     out = tmp_path / "figs" / "roc.png"
-    report.plot_roc(preds, out, title="early_fusion / rf")
+    plots.plot_roc(preds, out, title="early_fusion / rf")
     data = out.read_bytes()
     assert data.startswith(PNG_MAGIC)
     assert len(data) > 10_000
@@ -167,8 +167,32 @@ def test_plot_roc_tolerates_single_class_fold(tmp_path):
         {"fold": [1, 1, 2, 2, 2], "y_true": [1, 1, 0, 1, 0], "score": [0.9, 0.8, 0.1, 0.7, 0.3]}
     )
     out = tmp_path / "roc.png"
-    report.plot_roc(preds, out)
+    plots.plot_roc(preds, out)
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_curves_average_the_folds_so_each_fold_keeps_its_own_scale(tmp_path):
+    """Each outer fold's scores on a scale of its own (decision values in one fold,
+    probabilities in the next) leave the averaged ROC and precision-recall curves as they
+    are; thresholding every fold's scores together would not."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    fold = np.arange(200) % 4
+    score = y + rng.normal(0, 1, 200)
+    same = pd.DataFrame({"fold": fold, "y_true": y, "score": score})
+    scaled = same.assign(score=score * 10.0**fold + 3 * fold)
+    positive = same["y_true"] == 1
+    roc = [plots.mean_roc(p, positive, p["score"]) for p in (same, scaled)]
+    np.testing.assert_allclose(roc[0], roc[1])
+    pr = [plots.mean_precision_recall(p) for p in (same, scaled)]
+    np.testing.assert_allclose(pr[0][0], pr[1][0])
+    assert pr[0][1] == pytest.approx(pr[1][1])
+    assert 0.7 < pr[0][1] < 1 and roc[0][-1] == pytest.approx(1.0)
+    classes = pd.DataFrame({"fold": fold, "y_true": rng.integers(0, 3, 200)})
+    for k in range(3):
+        classes[f"score_{k}"] = (classes["y_true"] == k) + rng.normal(0, 1, 200)
+    plots.plot_roc(classes, tmp_path / "classes.png")  # one averaged curve per class
+    assert (tmp_path / "classes.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_report_does_not_need_mlflow():

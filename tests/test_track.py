@@ -17,7 +17,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sklearn.linear_model import LogisticRegression
 
 from radiotx import final, manifest, pseudonyms, track, tracking
-from radiotx.report import METRICS, plot_roc
+from radiotx.plots import plot_roc
+from radiotx.report import METRICS
 
 MODELS = [
     ("response", "radiomics", "logreg", 0.5),

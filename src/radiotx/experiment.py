@@ -590,7 +590,7 @@ def write_model(
     endpoint; the confusion matrix of a multiclass one). With ``tuned`` (the inner CV's
     choice on every development patient), model.joblib holds the
     :class:`~radiotx.final.FinalModel` and metrics.json its parameters."""
-    from radiotx import plots, report  # matplotlib: only the jobs that draw pay its import
+    from radiotx import plots  # matplotlib: only the jobs that draw pay its import
 
     outdir = Path(outdir)
     (outdir / "plots").mkdir(parents=True, exist_ok=True)
@@ -601,10 +601,10 @@ def write_model(
             "primary_metric": "c_index",
             **survival.summary(result, settings.n_boot, settings.seed),
         }
-        report.plot_risk_groups(predictions, outdir / "performance.png", title=title)
+        plots.plot_risk_groups(predictions, outdir / "performance.png", title=title)
     else:
         metrics = {"primary_metric": "roc_auc", **result.summary(settings.n_boot, settings.seed)}
-        report.plot_roc(predictions, outdir / "performance.png", title=title)
+        plots.plot_roc(predictions, outdir / "performance.png", title=title)
     if meta.get("kind") == BINARY:
         scored = calibration_scores(result, tuned)
         metrics["calibration"] = calibration.summary(*scored)

@@ -1,7 +1,13 @@
-"""Evaluation figures of a model's out-of-fold predictions, beyond the ROC curve
-(:func:`radiotx.report.plot_roc`): precision-recall, calibration, decision curve and
-confusion matrix. Every figure uses the pooled predictions of the first repeat of the
-outer CV, so each patient counts once."""
+"""Evaluation figures of a model's out-of-fold predictions: ROC and precision-recall
+curves, Kaplan-Meier curves by risk group, calibration, decision curve and confusion
+matrix.
+
+Each outer fold's scores come from its own fitted model (an SVM's decision values in one
+fold, a logistic regression's probabilities in the next), so curves that threshold scores
+are drawn per fold and averaged vertically over the folds, never by thresholding every
+fold's scores together; calibration and decision curves use recalibrated probabilities,
+which share one scale. Figures of single patients' predictions use the first repeat of
+the outer CV, so each patient counts once."""
 
 from __future__ import annotations
 
@@ -12,7 +18,15 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+from radiotx.evaluate import pooled_auc, score_columns, within_fold_auc
 
 NAMES = ("precision_recall", "calibration", "decision_curve", "confusion_matrix")
 
@@ -51,14 +65,130 @@ def net_benefit(y_true, probability, thresholds) -> np.ndarray:
     return np.array(out)
 
 
-def plot_precision_recall(predictions: pd.DataFrame, path, title: str = "") -> None:
-    part = _first_repeat(predictions)
-    y, score = part["y_true"].to_numpy(int), part["score"].to_numpy(float)
+def _fold_keys(predictions: pd.DataFrame) -> np.ndarray:
+    """One integer per (repeat, outer fold) of each prediction (zeros without folds)."""
+    if "fold" not in predictions:
+        return np.zeros(len(predictions), dtype=int)
+    keys = ["repeat", "fold"] if "repeat" in predictions else ["fold"]
+    return predictions.groupby(keys, sort=True).ngroup().to_numpy()
+
+
+def _folds(predictions: pd.DataFrame):
+    """The predictions of each (repeat, outer fold)."""
+    return predictions.groupby(_fold_keys(predictions), sort=True)
+
+
+def _roc_points(y_true, score) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """FPR, TPR and AUC; None when only one class is present (ROC undefined)."""
+    y_true = np.asarray(y_true, dtype=int)
+    if np.unique(y_true).size < 2:
+        return None
+    fpr, tpr, _ = roc_curve(y_true, score)
+    return fpr, tpr, float(roc_auc_score(y_true, score))
+
+
+GRID = np.linspace(0.0, 1.0, 201)
+
+
+def mean_roc(predictions: pd.DataFrame, positive, score) -> np.ndarray | None:
+    """The vertical average over the folds of their ROC curves (Fawcett 2006) of the
+    class ``positive`` (a boolean per row) by ``score`` (a column per row)."""
+    curves = []
+    for _, part in _folds(predictions.assign(_positive=positive, _score=score)):
+        roc = _roc_points(part["_positive"], part["_score"])
+        if roc is not None:
+            curves.append(np.interp(GRID, roc[0], roc[1]))
+    if not curves:
+        return None
+    mean = np.mean(curves, axis=0)
+    mean[0] = 0.0
+    return mean
+
+
+def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Per-outer-fold (thin) ROC curves of out-of-fold scores and their vertical average
+    (thick, labelled with the pooled AUC: pairs within folds) as PNG; for several classes
+    the averaged one-vs-rest curve of each class."""
     fig, ax = _axes()
-    precision, recall, _ = precision_recall_curve(y, score)
-    ap = average_precision_score(y, score)
-    ax.step(recall, precision, where="post", lw=2, color="black", label=f"AP {ap:.2f}")
-    ax.axhline(y.mean(), ls="--", lw=1, color="grey", label=f"prevalence {y.mean():.2f}")
+    if "score" in predictions:
+        first = _first_repeat(predictions)
+        fold_of = first.get("fold", pd.Series(0, index=first.index))
+        for fold, part in first.groupby(fold_of, sort=True):
+            roc = _roc_points(part["y_true"], part["score"])
+            if roc is not None:
+                ax.plot(roc[0], roc[1], lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {roc[2]:.2f})")
+        mean = mean_roc(predictions, predictions["y_true"] == 1, predictions["score"])
+        if mean is not None:
+            label = f"mean of the folds (pooled AUC {pooled_auc(predictions):.2f})"
+            ax.plot(GRID, mean, lw=2.5, color="black", label=label)
+    else:
+        score, fold = score_columns(predictions), _fold_keys(predictions)
+        for k in range(score.shape[1]):
+            positive = (predictions["y_true"] == k).to_numpy()
+            mean = mean_roc(predictions, positive, score[:, k])
+            if mean is not None:
+                auc = within_fold_auc(positive, score[:, k], fold)
+                ax.plot(GRID, mean, lw=2, label=f"class {k} vs rest (AUC {auc:.2f})")
+    ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="False positive rate",
+           ylabel="True positive rate")  # fmt: skip
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize="small")
+    _save(fig, ax, path, title)
+
+
+def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Kaplan-Meier curves of the patients whose out-of-fold risk lies above and below the
+    median risk of their own outer fold (first repeat of the outer CV) as PNG: each fold's
+    risks are its own model's, on its own scale."""
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    predictions = _first_repeat(predictions)
+    score = predictions["score"]
+    high = score > score.groupby(predictions["fold"]).transform("median")
+    fig, ax = _axes((5.5, 4.5))
+    for label, rows, colour in (("high risk", high, "tab:red"), ("low risk", ~high, "tab:blue")):
+        part = predictions[rows]
+        if len(part):
+            time, survival = kaplan_meier_estimator(
+                part["event"].astype(bool).to_numpy(), part["time"].to_numpy(dtype=float)
+            )
+            events = int(part["event"].sum())
+            ax.step(time, survival, where="post", color=colour,
+                    label=f"{label} (n={len(part)}, {events} events)")  # fmt: skip
+    ax.set(xlabel="Time", ylabel="Survival probability", ylim=(0, 1.02))
+    ax.legend(loc="lower left", fontsize="small")
+    _save(fig, ax, path, title)
+
+
+def mean_precision_recall(predictions: pd.DataFrame) -> tuple[np.ndarray | None, float]:
+    """The folds' precision at each recall of :data:`GRID` (interpolated: the highest
+    precision at that recall or beyond), averaged over the folds, and the folds' mean
+    average precision; (None, NaN) when no fold holds both classes."""
+    curves, aps = [], []
+    for _, part in _folds(predictions):
+        y, score = part["y_true"].to_numpy(int), part["score"].to_numpy(float)
+        if 0 < y.sum() < len(y):
+            precision, recall, _ = precision_recall_curve(y, score)
+            envelope = np.maximum.accumulate(precision)  # recall falls along the arrays
+            curves.append(np.interp(GRID, recall[::-1], envelope[::-1]))
+            aps.append(average_precision_score(y, score))
+    if not curves:
+        return None, float("nan")
+    return np.mean(curves, axis=0), float(np.mean(aps))
+
+
+def plot_precision_recall(predictions: pd.DataFrame, path, title: str = "") -> None:
+    """Per-outer-fold precision-recall curves and their average over the folds
+    (interpolated precision at each recall: the highest precision at that recall or
+    beyond), labelled with the folds' mean average precision."""
+    fig, ax = _axes()
+    curve, ap = mean_precision_recall(predictions)
+    if curve is not None:
+        label = f"mean of the folds (AP {ap:.2f})"
+        ax.plot(GRID, curve, lw=2, color="black", label=label)
+    prevalence = _first_repeat(predictions)["y_true"].mean()
+    ax.axhline(prevalence, ls="--", lw=1, color="grey", label=f"prevalence {prevalence:.2f}")
     ax.set(xlim=(0, 1.01), ylim=(0, 1.02), xlabel="Recall (sensitivity)", ylabel="Precision")
     ax.legend(loc="upper right", fontsize="small")
     _save(fig, ax, path, title)

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_auc_score, roc_curve
 
-from radiotx.evaluate import METRICS, pooled_auc, score_columns
+from radiotx.evaluate import METRICS
 
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
@@ -39,16 +38,7 @@ def load_metrics(model_dirs: Iterable[str | Path]) -> list[dict]:
     return out
 
 
-# --------------------------------------------------------------------------- ROC figure
-
-
-def _roc_points(y_true, score) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """FPR, TPR and AUC; None when only one class is present (ROC undefined)."""
-    y_true = np.asarray(y_true, dtype=int)
-    if np.unique(y_true).size < 2:
-        return None
-    fpr, tpr, _ = roc_curve(y_true, score)
-    return fpr, tpr, float(roc_auc_score(y_true, score))
+# --------------------------------------------------------------------------- figures
 
 
 def _save(fig: Figure, path: str | Path) -> None:
@@ -56,94 +46,6 @@ def _save(fig: Figure, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
     fig.clear()
-
-
-def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Save per-outer-fold (thin) ROC curves of out-of-fold scores and their vertical
-    average (thick) as PNG."""
-    # A bare Figure with an Agg canvas needs no display and never enters pyplot's global
-    # figure registry, so nothing leaks when this runs many times in one process.
-    fig = Figure(figsize=(5, 5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    if "score" in predictions:
-        _fold_and_pooled_curves(ax, predictions)
-    else:
-        _class_curves(ax, predictions)
-    ax.plot([0, 1], [0, 1], ls="--", lw=1, color="grey", label="chance")
-    ax.set(
-        xlim=(-0.01, 1.01),
-        ylim=(-0.01, 1.01),
-        xlabel="False positive rate",
-        ylabel="True positive rate",
-    )
-    ax.set_aspect("equal")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize="small")
-    _save(fig, path)
-
-
-def _fold_and_pooled_curves(ax, predictions: pd.DataFrame) -> None:
-    # with repeated outer CV, the folds of the first repeat (the pooled curve has them all)
-    first = predictions
-    if "repeat" in predictions:
-        first = predictions[predictions["repeat"] == predictions["repeat"].min()]
-    for fold, part in first.groupby("fold", sort=True):
-        roc = _roc_points(part["y_true"], part["score"])
-        if roc is not None:
-            fpr, tpr, auc = roc
-            ax.plot(fpr, tpr, lw=0.8, alpha=0.6, label=f"fold {fold} (AUC {auc:.2f})")
-    # The thick line averages the folds' curves vertically (Fawcett 2006) instead of
-    # thresholding every fold's scores together: each fold's scores are its own model's,
-    # on its own scale. Its AUC is the pooled one (pairs within folds).
-    grid, curves = np.linspace(0.0, 1.0, 201), []
-    for _, part in predictions.groupby(["repeat", "fold"] if "repeat" in predictions else "fold"):
-        roc = _roc_points(part["y_true"], part["score"])
-        if roc is not None:
-            curves.append(np.interp(grid, roc[0], roc[1]))
-    if curves:
-        mean = np.mean(curves, axis=0)
-        mean[0] = 0.0
-        label = f"mean of the folds (pooled AUC {pooled_auc(predictions):.2f})"
-        ax.plot(grid, mean, lw=2.5, color="black", label=label)
-
-
-def _class_curves(ax, predictions: pd.DataFrame) -> None:
-    """Multiclass: the pooled one-vs-rest curve of each class."""
-    score = score_columns(predictions)
-    for k in range(score.shape[1]):
-        roc = _roc_points(predictions["y_true"] == k, score[:, k])
-        if roc is not None:
-            fpr, tpr, auc = roc
-            ax.plot(fpr, tpr, lw=2, label=f"class {k} vs rest (AUC {auc:.2f})")
-
-
-def plot_risk_groups(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Save Kaplan-Meier curves of the patients whose out-of-fold risk lies above and
-    below the median risk of their own outer fold (first repeat of the outer CV) as PNG:
-    each fold's risks are its own model's, on its own scale."""
-    from sksurv.nonparametric import kaplan_meier_estimator
-
-    if "repeat" in predictions:
-        predictions = predictions[predictions["repeat"] == predictions["repeat"].min()]
-    score = predictions["score"]
-    high = score > score.groupby(predictions["fold"]).transform("median")
-    fig = Figure(figsize=(5.5, 4.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for label, rows, colour in (("high risk", high, "tab:red"), ("low risk", ~high, "tab:blue")):
-        part = predictions[rows]
-        if len(part):
-            time, survival = kaplan_meier_estimator(
-                part["event"].astype(bool).to_numpy(), part["time"].to_numpy(dtype=float)
-            )
-            events = int(part["event"].sum())
-            ax.step(time, survival, where="post", color=colour,
-                    label=f"{label} (n={len(part)}, {events} events)")  # fmt: skip
-    ax.set(xlabel="Time", ylabel="Survival probability", ylim=(0, 1.02))
-    ax.set_title(title)
-    ax.legend(loc="lower left", fontsize="small")
-    _save(fig, path)
 
 
 def plot_learning_curve(table: pd.DataFrame, path: str | Path, title: str = "") -> None:
