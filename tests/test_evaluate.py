@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -514,6 +514,27 @@ def test_multiclass_hold_out_and_permutation(three_classes):
     assert summary["metrics"]["roc_auc"] > 0.8
     null = experiment.permuted(job, 0)
     assert all(0.3 < auc < 0.7 for auc in null.values()), null
+
+
+def test_a_multiclass_svm_gives_recalibrated_probabilities(three_classes, tmp_path):
+    """An SVM's one-vs-rest decision values are recalibrated per class on its final
+    configuration's cross-fitted scores: on the locked hold-out patients its probabilities
+    lose less than half the log-loss of a softmax of the decision values."""
+    mdata, folds, job, results = three_classes
+    tuned = job.final_models()
+    assert tuned["logreg"].cross_fitted is None  # its own probabilities
+    cross = tuned["svm"].cross_fitted
+    assert {"score_0", "score_1", "score_2"} <= set(cross.columns) and len(cross) == 120
+    experiment.write_model(
+        results["svm"], job.meta, "svm", job.settings, tmp_path, tuned=tuned["svm"]
+    )
+    model = joblib.load(tmp_path / "model.joblib")
+    X, y, _ = experiment.design_matrix(mdata, ["a"], "histology", splits.holdout_patients(folds))
+    probability = model.predict_proba(X)
+    np.testing.assert_allclose(probability.sum(axis=1), 1.0)
+    softmax = np.exp(model.scores(X)) / np.exp(model.scores(X)).sum(axis=1, keepdims=True)
+    labels = [0, 1, 2]
+    assert log_loss(y, probability, labels=labels) < 0.6 * log_loss(y, softmax, labels=labels)
 
 
 def test_class_labels_name_the_classes_and_skip_missing_cells():

@@ -98,3 +98,30 @@ def summary(predictions: pd.DataFrame, probability: bool) -> dict:
     if probability:
         out["raw"] = slope_and_intercept(y, predictions["score"].to_numpy(dtype=float))
     return out
+
+
+class ClassCalibrator(ClassifierMixin, BaseEstimator):
+    """Recalibration of a multiclass model's decision values (an SVM's one-vs-rest
+    scores, kernel fusion's): a logistic map of each class's column against the rest
+    (:class:`ScoreCalibrator`), the class probabilities normalised to sum to one, as
+    scikit-learn's ``CalibratedClassifierCV`` does for several classes."""
+
+    def fit(self, X, y):
+        scores, y = np.asarray(X, dtype=float), np.asarray(y, dtype=int)
+        self.classes_ = np.arange(scores.shape[1])
+        self.maps_ = [
+            ScoreCalibrator(probability=False).fit(scores[:, [k]], (y == k).astype(int))
+            for k in self.classes_
+        ]
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        scores = np.asarray(X, dtype=float)
+        p = np.column_stack(
+            [m.predict_proba(scores[:, [k]])[:, 1] for k, m in enumerate(self.maps_)]
+        )
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.predict_proba(X).argmax(axis=1)

@@ -305,16 +305,18 @@ class Procedure:
         return {name: tuned.estimator for name, tuned in self.tune_final().items()}
 
     def final_models(self) -> dict[str, evaluate.Tuned]:
-        """:meth:`tune_final`, and for a binary endpoint the cross-fitted scores
-        (:meth:`cross_fit`) of every model whose out-of-fold scores may mix scales: models
-        that give decision values (their scale moves with the hyper-parameters each fold
-        chose), and the ``selected`` model when one of its candidates does (its folds may
-        choose a probability in one fold, a decision value in the next)."""
+        """:meth:`tune_final`, and the cross-fitted scores (:meth:`cross_fit`) that the
+        final model's recalibration is learned from where the nested CV's out-of-fold
+        scores may mix scales: models that give decision values (their scale moves with
+        the hyper-parameters each fold chose; binary and multiclass endpoints), and a
+        binary endpoint's ``selected`` model when one of its candidates does (its folds
+        may give a probability in one fold, a decision value in the next)."""
         tuned = self.tune_final()
-        if self.meta.get("kind") != BINARY:
+        kind = self.meta.get("kind")
+        if kind not in (BINARY, MULTICLASS):
             return tuned
         scales = {n: hasattr(t.estimator, "predict_proba") for n, t in tuned.items()}
-        mixed = not all(scales.values())  # the selected model's folds may differ in kind
+        mixed = kind == BINARY and not all(scales.values())  # selected's folds may differ
         for name, choice in tuned.items():  # a copy: "selected" may share its choice
             if not scales[name] or (name == models.SELECTED and mixed):
                 tuned[name] = replace(choice, cross_fitted=self.cross_fit(choice))
@@ -334,12 +336,16 @@ class Procedure:
             X_train, X_test = self.X.loc[train], self.X.loc[~train]
             with self._pretraining(X_train), evaluate.quiet_search():
                 fitted = clone(tuned.estimator).fit(X_train, self.y.loc[train])
+            score = evaluate.scores(fitted, X_test)
+            columns = (
+                {"score": score} if score.ndim == 1
+                else {f"{evaluate.SCORE_PREFIX}{k}": score[:, k] for k in range(score.shape[1])}
+            )  # fmt: skip
             parts.append(
                 pd.DataFrame(
                     {
                         "patient_id": X_test.index, "repeat": repeat, "fold": fold,
-                        "y_true": self.y.loc[~train].astype(int).to_numpy(),
-                        "score": evaluate.scores(fitted, X_test),
+                        "y_true": self.y.loc[~train].astype(int).to_numpy(), **columns,
                     }
                 )
             )  # fmt: skip

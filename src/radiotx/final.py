@@ -1,6 +1,7 @@
 """The final model of one (endpoint, pipeline, classifier), as applied to new patients:
-the pipeline tuned and refitted on every development patient, and for a binary endpoint
-the recalibration learned from the nested CV's out-of-fold scores."""
+the pipeline tuned and refitted on every development patient, and the recalibration
+learned from out-of-fold scores (a binary endpoint's, and a multiclass model's that gives
+decision values)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from radiotx import calibration, evaluate
 
 
 class FinalModel:
-    """``predict_proba`` gives calibrated probabilities for a binary endpoint (the refitted
-    pipeline's probabilities for a multiclass one), ``scores`` the pipeline's own scores
+    """``predict_proba`` gives calibrated probabilities for a binary endpoint (for a
+    multiclass one the refitted pipeline's probabilities, or its decision values
+    recalibrated per class), ``scores`` the pipeline's own scores
     (a risk score for survival). ``X`` is a design matrix with at least the columns of
     ``feature_names_in_`` (``modality:feature``); extra columns are ignored.
 
@@ -27,13 +29,17 @@ class FinalModel:
 
     @classmethod
     def from_out_of_fold(cls, estimator, meta: dict, predictions: pd.DataFrame, probability):
-        """The final model of a binary endpoint recalibrated on its out-of-fold scores
-        (every repeat of the outer CV), others as they are."""
+        """The final model recalibrated on out-of-fold scores (every repeat of the outer
+        CV; :func:`radiotx.experiment.calibration_scores`): a binary endpoint's always, a
+        multiclass model's when it gives decision values instead of probabilities."""
         calibrator = None
+        y = predictions["y_true"].astype(int)
         if meta.get("kind") == "binary" and "score" in predictions:
             calibrator = calibration.ScoreCalibrator(probability).fit(
-                predictions[["score"]].to_numpy(dtype=float), predictions["y_true"].astype(int)
+                predictions[["score"]].to_numpy(dtype=float), y
             )
+        elif meta.get("kind") == "multiclass" and not hasattr(estimator, "predict_proba"):
+            calibrator = calibration.ClassCalibrator().fit(evaluate.score_columns(predictions), y)
         return cls(estimator, meta, calibrator)
 
     @property
@@ -64,11 +70,12 @@ class FinalModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if self.survival:
             raise TypeError("a survival model gives risk scores (scores), not probabilities")
+        scores = self.scores(X)
         if self.calibrator is not None:
-            return self.calibrator.predict_proba(self.scores(X)[:, None])
+            return self.calibrator.predict_proba(scores[:, None] if scores.ndim == 1 else scores)
         if hasattr(self.estimator, "predict_proba"):
             return self.estimator.predict_proba(self._design(X))
-        return softmax(self.scores(X), axis=1)  # a multiclass kernel machine's decision values
+        return softmax(scores, axis=1)  # decision values of a model saved without calibration
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The predicted class code, or the risk score for survival."""
