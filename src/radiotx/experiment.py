@@ -317,39 +317,46 @@ class Procedure:
             return tuned
         scales = {n: hasattr(t.estimator, "predict_proba") for n, t in tuned.items()}
         mixed = kind == BINARY and not all(scales.values())  # selected's folds may differ
-        for name, choice in tuned.items():  # a copy: "selected" may share its choice
-            if not scales[name] or (name == models.SELECTED and mixed):
-                tuned[name] = replace(choice, cross_fitted=self.cross_fit(choice))
-        return tuned
+        needed = [n for n in tuned if not scales[n] or (n == models.SELECTED and mixed)]
+        scores = self.cross_fit({name: tuned[name] for name in needed})
+        # copies: "selected" may share its choice with the model it chose
+        return {n: replace(t, cross_fitted=scores.get(n)) for n, t in tuned.items()}
 
-    def cross_fit(self, tuned: evaluate.Tuned) -> pd.DataFrame:
-        """Out-of-fold scores of one final configuration: its pipeline with the chosen
+    def cross_fit(self, tuned: dict[str, evaluate.Tuned]) -> dict[str, pd.DataFrame]:
+        """Out-of-fold scores of final configurations: each pipeline with its chosen
         parameters refitted on each outer training set of the first repeat (no search),
-        scoring that fold's test patients. Every score comes from the same configuration,
-        so the scores are comparable across folds, unlike the nested CV's when its folds
-        chose different models; the final model's recalibration is learned from them."""
+        scoring that fold's test patients. Every score of one model comes from the same
+        configuration, so its scores are comparable across folds, unlike the nested CV's
+        when its folds chose different models; the final model's recalibration is
+        learned from them. A pipeline chosen under two names is fitted once per fold, and
+        a label-free encoder pretrained once per fold."""
         repeat = splits.repeat_ids(self.folds)[0]
         outer = self.outer(repeat)
-        parts = []
-        for fold in sorted(outer.unique()):
+        parts: dict[str, list] = {name: [] for name in tuned}
+        for fold in sorted(outer.unique()) if tuned else []:
             train = (outer != fold).to_numpy()
             X_train, X_test = self.X.loc[train], self.X.loc[~train]
+            fitted: dict[int, np.ndarray] = {}
             with self._pretraining(X_train), evaluate.quiet_search():
-                fitted = clone(tuned.estimator).fit(X_train, self.y.loc[train])
-            score = evaluate.scores(fitted, X_test)
-            columns = (
-                {"score": score} if score.ndim == 1
-                else {f"{evaluate.SCORE_PREFIX}{k}": score[:, k] for k in range(score.shape[1])}
-            )  # fmt: skip
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "patient_id": X_test.index, "repeat": repeat, "fold": fold,
-                        "y_true": self.y.loc[~train].astype(int).to_numpy(), **columns,
-                    }
-                )
-            )  # fmt: skip
-        return pd.concat(parts, ignore_index=True)
+                for name, choice in tuned.items():
+                    if id(choice.estimator) not in fitted:
+                        model = clone(choice.estimator).fit(X_train, self.y.loc[train])
+                        fitted[id(choice.estimator)] = evaluate.scores(model, X_test)
+                    score = fitted[id(choice.estimator)]
+                    columns = (
+                        {"score": score} if score.ndim == 1
+                        else {f"{evaluate.SCORE_PREFIX}{k}": score[:, k]
+                              for k in range(score.shape[1])}
+                    )  # fmt: skip
+                    parts[name].append(
+                        pd.DataFrame(
+                            {
+                                "patient_id": X_test.index, "repeat": repeat, "fold": fold,
+                                "y_true": self.y.loc[~train].astype(int).to_numpy(), **columns,
+                            }
+                        )
+                    )  # fmt: skip
+        return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
 
     def tune_final(self) -> dict[str, evaluate.Tuned]:
         """:meth:`refit` with each model's chosen parameters and inner-CV score."""
