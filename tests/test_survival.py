@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,12 +107,18 @@ def test_every_survival_model_finds_the_prognostic_signal(prognostic, tmp_path):
         assert record["inner_c_index"] == best
 
 
-def test_hold_out_patients_are_scored_once_by_the_final_model(prognostic):
+def test_hold_out_patients_are_scored_once_by_the_final_model(prognostic, tmp_path):
     mdata, table, job, results = prognostic
     locked = set(splits.holdout_patients(table))
     assert len(locked) == 24 and not locked & set(job.X.index)
     assert not locked & set(results["coxnet"].predictions["patient_id"])
-    final = job.refit()
+    tuned = job.final_models()
+    assert all(t.cross_fitted is None for t in tuned.values())  # risk scores: no calibration
+    experiment.write_model(
+        results["selected"], job.meta, "selected", SETTINGS, tmp_path, tuned=tuned["selected"]
+    )
+    assert joblib.load(tmp_path / "model.joblib").calibrator is None
+    final = {name: choice.estimator for name, choice in tuned.items()}
     summary, predictions = experiment.score_holdout(
         final["selected"], mdata, table, endpoint="os", modalities=["a"], settings=SETTINGS
     )

@@ -33,14 +33,15 @@ class FinalModel:
         CV; :func:`radiotx.experiment.calibration_scores`): a binary endpoint's always, a
         multiclass model's when it gives decision values instead of probabilities."""
         calibrator = None
-        y = predictions["y_true"].astype(int)
         if meta.get("kind") == "binary" and "score" in predictions:
             calibrator = calibration.ScoreCalibrator(probability).fit(
-                predictions[["score"]].to_numpy(dtype=float), y
+                predictions[["score"]].to_numpy(dtype=float), predictions["y_true"].astype(int)
             )
         elif meta.get("kind") == "multiclass" and not hasattr(estimator, "predict_proba"):
-            calibrator = calibration.ClassCalibrator().fit(evaluate.score_columns(predictions), y)
-        return cls(estimator, meta, calibrator)
+            calibrator = calibration.ClassCalibrator().fit(
+                evaluate.score_columns(predictions), predictions["y_true"].astype(int)
+            )
+        return cls(estimator, meta, calibrator)  # survival: risk scores, no calibration
 
     @property
     def feature_names_in_(self) -> np.ndarray:
