@@ -84,7 +84,7 @@ def _validation(config: dict) -> str:
 
 
 def _choice(model: dict) -> str:
-    if model.get("choice", "one_se") == "one_se":
+    if model.get("choice", "best") == "one_se":
         return (
             "; each inner CV takes the simplest candidate within one standard error of the "
             "best mean inner score"
