@@ -294,6 +294,16 @@ def _bootstrap_multiclass(parts, n_boot, rng, level, probability) -> dict[str, l
         }
 
 
+def fold_strata(predictions: pd.DataFrame) -> np.ndarray:
+    """The outer fold of each prediction as one integer per (repeat, fold); zeros without
+    a ``fold`` column. Scores are compared only within a stratum: each outer fold's come
+    from its own fitted model."""
+    if "fold" not in predictions:
+        return np.zeros(len(predictions), dtype=int)
+    keys = ["repeat", "fold"] if "repeat" in predictions else ["fold"]
+    return predictions.groupby(keys, sort=True).ngroup().to_numpy()
+
+
 def by_repeat(predictions: pd.DataFrame) -> list[pd.DataFrame]:
     """The predictions of each repeat of the outer CV, rows in the same patient order."""
     if "repeat" not in predictions:

@@ -26,7 +26,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from radiotx.evaluate import pooled_auc, score_columns, within_fold_auc
+from radiotx.evaluate import fold_strata, pooled_auc, score_columns, within_fold_auc
 
 NAMES = ("precision_recall", "calibration", "decision_curve", "confusion_matrix")
 
@@ -65,17 +65,9 @@ def net_benefit(y_true, probability, thresholds) -> np.ndarray:
     return np.array(out)
 
 
-def _fold_keys(predictions: pd.DataFrame) -> np.ndarray:
-    """One integer per (repeat, outer fold) of each prediction (zeros without folds)."""
-    if "fold" not in predictions:
-        return np.zeros(len(predictions), dtype=int)
-    keys = ["repeat", "fold"] if "repeat" in predictions else ["fold"]
-    return predictions.groupby(keys, sort=True).ngroup().to_numpy()
-
-
 def _folds(predictions: pd.DataFrame):
     """The predictions of each (repeat, outer fold)."""
-    return predictions.groupby(_fold_keys(predictions), sort=True)
+    return predictions.groupby(fold_strata(predictions), sort=True)
 
 
 def _roc_points(y_true, score) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -122,7 +114,7 @@ def plot_roc(predictions: pd.DataFrame, path: str | Path, title: str = "") -> No
             label = f"mean of the folds (pooled AUC {pooled_auc(predictions):.2f})"
             ax.plot(GRID, mean, lw=2.5, color="black", label=label)
     else:
-        score, fold = score_columns(predictions), _fold_keys(predictions)
+        score, fold = score_columns(predictions), fold_strata(predictions)
         for k in range(score.shape[1]):
             positive = (predictions["y_true"] == k).to_numpy()
             mean = mean_roc(predictions, positive, score[:, k])

@@ -107,25 +107,14 @@ def _calibration_in_the_large(y_true, probability) -> float:
     return np.mean(probability) - np.mean(y_true)
 
 
-def strata(predictions: pd.DataFrame) -> np.ndarray:
-    """The outer fold of each row as one integer per (repeat, fold); zeros without a
-    ``fold`` column. Scores are ranked only against scores of the same stratum: each
-    outer fold's come from its own fitted model (an SVM's decision values in one, a
-    logistic regression's probabilities in the next)."""
-    if "fold" not in predictions:
-        return np.zeros(len(predictions), dtype=int)
-    keys = predictions[["repeat", "fold"]] if "repeat" in predictions else predictions[["fold"]]
-    return keys.groupby(list(keys.columns), sort=True).ngroup().to_numpy()
-
-
 def _with_groups(predictions: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """The predictions with a string ``group`` column (patients without one: "missing")
-    and the ``stratum`` (:func:`strata`) of each row."""
+    and the ``stratum`` (:func:`radiotx.evaluate.fold_strata`) of each row."""
     missing = [c for c in _REQUIRED if c not in predictions]
     if missing:
         raise ValueError(f"predictions lack the columns {missing}")
     table = predictions.reset_index(drop=True).copy()
-    table["stratum"] = strata(table)
+    table["stratum"] = evaluate.fold_strata(table)
     table["patient_id"] = table["patient_id"].astype(str)
     lookup = pd.Series(groups.to_numpy(), index=groups.index.astype(str))
     lookup = lookup[~lookup.index.duplicated()]
@@ -283,8 +272,9 @@ def _rates(counts: np.ndarray) -> dict[str, np.ndarray]:
 def _weighted_auc(score, y_true, weights, stratum) -> np.ndarray:
     """ROC AUC of one group under each row of ``weights`` (replicates x rows): the
     Mann-Whitney probability that a positive outranks a negative of the same stratum
-    (:func:`strata`), ties counting one half. Integer weights give the AUC of the rows
-    repeated that often, so one sort serves every bootstrap replicate."""
+    (:func:`radiotx.evaluate.fold_strata`), ties counting one half. Integer weights give
+    the AUC of the rows repeated that often, so one sort serves every bootstrap
+    replicate."""
     beaten = pairs = 0.0
     for value in np.unique(stratum):
         inside = stratum == value

@@ -8,15 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from radiotx import survival
-from radiotx.fairness.performance import MISSING, OVERALL, QUANTILES, gap, strata
+from radiotx import evaluate, survival
+from radiotx.fairness.performance import MISSING, OVERALL, QUANTILES, gap
 
 SURVIVAL_METRICS = ("n", "events", "c_index")
-
-
-def _c_index(y: np.ndarray, risk: np.ndarray, stratum: np.ndarray) -> float:
-    """Harrell's C over the comparable pairs within one outer fold; NaN without one."""
-    return survival.within_fold_concordance(y, risk, stratum)
 
 
 def survival_summary(
@@ -34,8 +29,9 @@ def survival_summary(
     groups of at least ``min_group`` patients, its CI from the same resamples. Returns
     (subgroups, disparities) in the columns of the binary tables."""
     y = survival.as_structured(predictions)
+    c_index = survival.within_fold_concordance
     event = y["event"]
-    stratum = strata(predictions)
+    stratum = evaluate.fold_strata(predictions)
     risk = predictions["score"].to_numpy(dtype=float)
     ids = predictions["patient_id"].astype(str)
     rows, gaps = [], []
@@ -47,8 +43,8 @@ def survival_summary(
         point, draws, compared = {}, {}, []
         for group, index in members.items():
             picks = rng.choice(index, size=(n_boot, len(index)))
-            draws[group] = np.array([_c_index(y[d], risk[d], stratum[d]) for d in picks])
-            point[group] = _c_index(y[index], risk[index], stratum[index])
+            draws[group] = np.array([c_index(y[d], risk[d], stratum[d]) for d in picks])
+            point[group] = c_index(y[index], risk[index], stratum[index])
             n = ids.iloc[index].nunique()
             if group != OVERALL and n >= min_group:
                 compared.append(group)
