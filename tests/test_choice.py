@@ -55,6 +55,21 @@ def test_one_standard_error_rule_takes_the_simplest_indistinguishable_candidate(
         choice.pick(rows, mean, se, params, "simplest")
 
 
+def test_one_se_simplifies_within_the_best_fusion_strategy_only():
+    early, single = object(), object()
+    params = [
+        {"fusion": early, **candidate(k=15)},
+        {"fusion": early, **candidate(k=10)},
+        {"fusion": single, **candidate(k=5)},
+    ]
+    mean = np.array([0.85, 0.83, 0.84])
+    se = np.array([0.04, 0.04, 0.04])
+    # the single-block strategy is within one SE and has the fewest features, but the
+    # strategy is chosen by score: the rule simplifies within early fusion
+    assert choice.pick(np.arange(3), mean, se, params, "one_se") == 1
+    assert choice.pick(np.array([2]), mean, se, params, "one_se") == 2
+
+
 def test_one_se_search_picks_within_one_standard_error_and_shared_equals_separate(
     informative,  # noqa: F811
 ):

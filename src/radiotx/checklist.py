@@ -84,10 +84,10 @@ def _validation(config: dict) -> str:
 
 
 def _choice(model: dict) -> str:
-    if model.get("choice", "best") == "one_se":
+    if model.get("choice", "one_se") == "one_se":
         return (
             "; each inner CV takes the simplest candidate within one standard error of the "
-            "best mean inner score"
+            "best mean inner score (a fusion strategy by score, simplified within)"
         )
     return "; each inner CV takes the candidate of best mean inner score"
 

@@ -45,7 +45,7 @@ class Settings:
     seed: int = 42
     inner_folds: int = 3
     inner_repeats: int = 1  # partitions of each inner CV (repeated stratified K-fold)
-    choice: str = "best"  # the inner CV's pick: best, or one_se (radiotx.choice)
+    choice: str = "one_se"  # the inner CV's pick: one_se, or best (radiotx.choice)
     k_features: tuple[int, ...] = (5, 20)
     smote_neighbors: int = 3
     selectors: tuple[str, ...] = ("anova",)  # feature selectors the inner CV chooses among

@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--inner-repeats", type=int, default=1, help="cv.inner_repeats")
-    parser.add_argument("--choice", default="best", choices=["best", "one_se"], help="model.choice")
+    parser.add_argument(
+        "--choice", default="one_se", choices=["best", "one_se"], help="model.choice"
+    )
     parser.add_argument("--permutations", type=int, default=0, help="label permutations")
     args = parser.parse_args()
 
