@@ -214,5 +214,10 @@ def test_summary_warns_that_the_best_row_is_optimistic(tmp_path):
     assert "radiomics / rf" in response  # the top row, named
     selected = table[table["classifier"] == "selected"].iloc[0]
     assert f"radiomics: {selected['roc_auc']:.2f}" in response
+    assert "different patients" not in response
     # a table of one model has nothing to be optimistic about
     assert "optimistic" not in markdown.split("## survival2y")[1]
+    # rows over different patients (a modality missing for some) are named as such
+    table.loc[table["classifier"] == "rf", "n_patients"] = 48
+    response = report.summary_markdown(table).split("## response")[1].split("## survival2y")[0]
+    assert "different patients (n = 48 to 60" in response

@@ -324,6 +324,15 @@ def optimism_note(group: pd.DataFrame) -> str | None:
             " The honest estimate of the whole procedure is the *selected* model, whose inner "
             f"CV also chose the classifier in every outer fold: {cells}."
         )
+    sizes = group["n_patients"]
+    if sizes.nunique() > 1:
+        # a modality missing for some patients: a fusion scores them all, that modality's
+        # pipeline only those who have it, so their rows are not a comparison
+        note += (
+            f" The rows cover different patients (n = {sizes.min()} to {sizes.max()}: a "
+            "modality is missing for some); compare a fusion with a single modality on the "
+            "patients both scored, as the fusion comparison does."
+        )
     return note
 
 
