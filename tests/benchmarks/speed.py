@@ -13,6 +13,8 @@ the per-rule job-seconds of the demo (from the rules' ``benchmark:`` files).
     .venv/bin/python tests/benchmarks/speed.py --base 7c371c8
     .venv/bin/python tests/benchmarks/speed.py --base 7c371c8 --only permutation \
         --permutations 20 --endpoint recurrence --pipeline rnaseq
+    .venv/bin/python tests/benchmarks/speed.py --base 7c371c8 --only permutation \
+        --permutations 2 --endpoint egfr --pipeline fusion --modalities rnaseq,clinical
 
 The NSCLC data is read from ``RADIOTX_DATA`` (default ``../shared/data/nsclc-radiogenomics``).
 """
@@ -77,12 +79,15 @@ def demo(tree: Path) -> tuple[float, pd.DataFrame]:
     return seconds, summarise(tree / "benchmarks")
 
 
-def permutation(tree: Path, endpoint: str, pipeline: str, n: int) -> tuple[float, float]:
+def permutation(
+    tree: Path, endpoint: str, pipeline: str, n: int, modalities: list[str] | None = None
+) -> tuple[float, float]:
     """Seconds of ``n`` permutation draws, then of the refit job (the final models), of
-    one endpoint and pipeline of the NSCLC example."""
+    one endpoint and pipeline of the NSCLC example (``modalities``: a pipeline of its own,
+    such as a fusion)."""
     config = yaml.safe_load((tree / EXAMPLE).read_text(encoding="utf-8"))
     config["cv"]["permutations"] = n
-    config["pipelines"] = {pipeline: config["pipelines"][pipeline]}
+    config["pipelines"] = {pipeline: modalities or config["pipelines"][pipeline]}
     config["endpoints"] = {endpoint: config["endpoints"][endpoint]}
     # a study folder of its own (a copy of the tree), the example as its whole config
     study = tree.parent / f"{tree.name}-nsclc"
@@ -108,6 +113,10 @@ def main() -> None:
     parser.add_argument("--endpoint", default="recurrence")
     parser.add_argument("--pipeline", default="rnaseq")
     parser.add_argument("--permutations", type=int, default=20)
+    parser.add_argument(
+        "--modalities", help="comma-separated modalities of --pipeline when the example has no "
+        "such pipeline (a fusion: rnaseq,clinical)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.only != "demo" and not (DATA / "clinical.csv").exists():
         sys.exit(f"the NSCLC data is not at {DATA} (set RADIOTX_DATA, or --only demo)")
@@ -121,8 +130,9 @@ def main() -> None:
                     row["demo (s)"], rules[label] = demo(tree)
                 if args.only != "demo":
                     row[f"{args.permutations} permutations (s)"], row["refit (s)"] = permutation(
-                        tree, args.endpoint, args.pipeline, args.permutations
-                    )
+                        tree, args.endpoint, args.pipeline, args.permutations,
+                        args.modalities.split(",") if args.modalities else None,
+                    )  # fmt: skip
                 rows.append(row)
                 print(pd.DataFrame([row]).to_string(index=False), flush=True)
         finally:
