@@ -114,8 +114,8 @@ def main() -> None:
     parser.add_argument("--pipeline", default="rnaseq")
     parser.add_argument("--permutations", type=int, default=20)
     parser.add_argument(
-        "--modalities", help="comma-separated modalities of --pipeline when the example has no "
-        "such pipeline (a fusion: rnaseq,clinical)",
+        "--modalities", type=lambda text: text.split(","), help="comma-separated modalities "
+        "of --pipeline when the example has no such pipeline (a fusion: rnaseq,clinical)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.only != "demo" and not (DATA / "clinical.csv").exists():
@@ -130,9 +130,8 @@ def main() -> None:
                     row["demo (s)"], rules[label] = demo(tree)
                 if args.only != "demo":
                     row[f"{args.permutations} permutations (s)"], row["refit (s)"] = permutation(
-                        tree, args.endpoint, args.pipeline, args.permutations,
-                        args.modalities.split(",") if args.modalities else None,
-                    )  # fmt: skip
+                        tree, args.endpoint, args.pipeline, args.permutations, args.modalities
+                    )
                 rows.append(row)
                 print(pd.DataFrame([row]).to_string(index=False), flush=True)
         finally:
