@@ -31,12 +31,15 @@ def slope_and_intercept(y_true, probability) -> dict[str, float]:
     """Calibration slope (1 is ideal; below 1, predictions too extreme) and
     calibration-in-the-large (0 is ideal; the intercept of a logistic model with the
     predicted log-odds as offset), as TRIPOD asks them reported."""
-    import statsmodels.api as sm
+    # statsmodels.api would import all of statsmodels: 0.4 s of every model job
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.tools import add_constant
 
     y = np.asarray(y_true, dtype=float)
     lp = linear_predictor(probability, True)
-    slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
-    large = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
+    slope = GLM(y, add_constant(lp), family=Binomial()).fit()
+    large = GLM(y, np.ones((len(y), 1)), family=Binomial(), offset=lp).fit()
     return {
         "calibration_slope": float(slope.params[1]),
         "calibration_intercept": float(large.params[0]),

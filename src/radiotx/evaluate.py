@@ -23,10 +23,9 @@ from sklearn.model_selection import (
 
 from radiotx import choice
 from radiotx.fitcache import FitCache
+from radiotx.metrics import METRICS
 
 log = logging.getLogger(__name__)
-
-METRICS = ("roc_auc", "balanced_accuracy", "sensitivity", "specificity", "f1", "brier")
 
 
 def scores(estimator, X) -> np.ndarray:

@@ -9,9 +9,9 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
-import mudata as md
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -30,6 +30,9 @@ from radiotx import (
 )
 from radiotx.evaluate import pooled_auc
 from radiotx.stability import StabilityFilter
+
+if TYPE_CHECKING:  # a job that reads no cohort (a model's outputs) skips mudata's import
+    import mudata as md
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from radiotx.evaluate import METRICS
+from radiotx.metrics import METRICS
 
 ID_COLUMNS = ("endpoint", "pipeline", "classifier")
 _SUFFIXES = ("", "_mean", "_sd", "_ci_low", "_ci_high")
